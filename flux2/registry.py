@@ -1,0 +1,285 @@
+"""The FLUX.2 models, read from the pinned OpenAPI document.
+
+Every FLUX.2 submit operation in the spec (``POST /v1/flux-2-*``) becomes a :class:`Model`:
+its endpoint, its request schema and each request parameter with the type, range, enum and
+default the spec declares. Nothing here is typed in by hand, so a regenerated spec changes the
+registry without code changes; ``tests/contract`` holds the two equal.
+
+    >>> from flux2.registry import get_model
+    >>> get_model("flex").params["steps"].maximum
+    50.0
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from ._spec import pinned_spec
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Model",
+    "Param",
+    "UnknownModelError",
+    "all_models",
+    "get_model",
+    "models_from_spec",
+]
+
+DEFAULT_MODEL = "flex"
+_SUBMIT_PATH = re.compile(r"^/v1/(?P<endpoint>flux-2-(?P<name>[a-z0-9][a-z0-9.-]*))$")
+_IMAGE_SLOT = re.compile(r"^input_image(?:_(?P<n>\d+))?$")
+
+
+class UnknownModelError(ValueError):
+    """A model name that the pinned spec does not offer."""
+
+    def __init__(self, name: str, valid: list[str]) -> None:
+        self.name = name
+        self.valid = valid
+        super().__init__(f"unknown model {name!r}; valid models: {', '.join(valid)}")
+
+
+@attrs.frozen
+class Param:
+    """One request parameter of a model, as the spec declares it.
+
+    ``types`` are the JSON types accepted besides ``null`` (``"string"``, ``"integer"``,
+    ``"number"``, ``"boolean"``); ``nullable`` says whether ``null`` is accepted too.
+    """
+
+    name: str
+    types: tuple[str, ...]
+    nullable: bool
+    required: bool
+    description: str = ""
+    default: Any = None
+    has_default: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    enum: tuple[str, ...] | None = None
+    format: str | None = None
+
+    def describe_allowed(self) -> str:
+        """What the spec allows, in words: ``"an integer from 1 to 50"``."""
+        if self.enum is not None:
+            return "one of " + ", ".join(repr(v) for v in self.enum)
+        kind = " or ".join(_ARTICLE.get(t, t) for t in self.types) or "any value"
+        bounds = []
+        if self.minimum is not None and self.maximum is not None:
+            bounds.append(f"from {_num(self.minimum)} to {_num(self.maximum)}")
+        elif self.minimum is not None:
+            bounds.append(f">= {_num(self.minimum)}")
+        elif self.maximum is not None:
+            bounds.append(f"<= {_num(self.maximum)}")
+        if self.exclusive_minimum is not None:
+            bounds.append(f"> {_num(self.exclusive_minimum)}")
+        if self.exclusive_maximum is not None:
+            bounds.append(f"< {_num(self.exclusive_maximum)}")
+        if self.min_length is not None or self.max_length is not None:
+            low = self.min_length if self.min_length is not None else 0
+            high = self.max_length if self.max_length is not None else "any"
+            bounds.append(f"of length {low} to {high}")
+        if self.format:
+            bounds.append(f"in {self.format} format")
+        text = " ".join([kind, *bounds])
+        return f"{text} or null" if self.nullable else text
+
+
+_ARTICLE = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "object": "an object",
+    "array": "an array",
+}
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@attrs.frozen
+class Model:
+    """A FLUX.2 model: where to submit and what its request accepts."""
+
+    name: str
+    """Short name, e.g. ``"flex"`` or ``"klein-9b-preview"``."""
+    endpoint: str
+    """Endpoint name, e.g. ``"flux-2-flex"``."""
+    path: str
+    """Submit path, e.g. ``"/v1/flux-2-flex"``."""
+    operation_id: str
+    request_schema: str
+    """Name of the request schema in the spec, e.g. ``"Flux2FlexInputs"``."""
+    params: Mapping[str, Param]
+    """Every request parameter, keyed by its wire name (``prompt`` included)."""
+    image_slots: tuple[str, ...]
+    """The input-image fields in order: ``input_image``, ``input_image_2``, ..."""
+    summary: str = ""
+
+    @property
+    def max_images(self) -> int:
+        """How many input images the model takes."""
+        return len(self.image_slots)
+
+    @property
+    def is_preview(self) -> bool:
+        return self.name.endswith("-preview")
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(name for name, p in self.params.items() if p.required)
+
+    @property
+    def options(self) -> Mapping[str, Param]:
+        """Parameters other than ``prompt`` and the image slots: what callers set by keyword."""
+        return MappingProxyType(
+            {
+                name: p
+                for name, p in self.params.items()
+                if name != "prompt" and name not in self.image_slots
+            }
+        )
+
+
+def _resolve(document: dict[str, Any], node: Any) -> Any:
+    seen = 0
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            raise ValueError(f"unsupported $ref {ref!r} in the pinned spec")
+        target: Any = document
+        for part in ref[2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+        seen += 1
+        if seen > 32:
+            raise ValueError(f"$ref loop at {ref!r}")
+    return node
+
+
+def _param(document: dict[str, Any], name: str, schema: dict[str, Any], required: bool) -> Param:
+    """Flatten a property schema (``anyOf`` with ``null``, ``$ref`` to an enum) into a Param."""
+    branches = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    types: list[str] = []
+    nullable = False
+    constraints: dict[str, Any] = {}
+    enum: list[str] | None = None
+    for raw in branches:
+        branch = _resolve(document, raw)
+        declared = branch.get("type")
+        declared_types = declared if isinstance(declared, list) else [declared]
+        if "null" in declared_types:
+            nullable = True
+        for t in declared_types:
+            if t is not None and t != "null" and t not in types:
+                types.append(t)
+        if "enum" in branch:
+            enum = [*(enum or []), *[v for v in branch["enum"] if v not in (enum or [])]]
+            if not declared and "string" not in types:
+                types.append("string")
+        for key in (
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "minLength",
+            "maxLength",
+            "format",
+        ):
+            if key in branch:
+                constraints[key] = branch[key]
+    return Param(
+        name=name,
+        types=tuple(types),
+        nullable=nullable,
+        required=required,
+        description=str(schema.get("description", "")),
+        default=schema.get("default"),
+        has_default="default" in schema,
+        minimum=constraints.get("minimum"),
+        maximum=constraints.get("maximum"),
+        exclusive_minimum=constraints.get("exclusiveMinimum"),
+        exclusive_maximum=constraints.get("exclusiveMaximum"),
+        min_length=constraints.get("minLength"),
+        max_length=constraints.get("maxLength"),
+        enum=tuple(enum) if enum is not None else None,
+        format=constraints.get("format"),
+    )
+
+
+def _slot_order(name: str) -> int:
+    match = _IMAGE_SLOT.match(name)
+    assert match is not None
+    return int(match.group("n") or 1)
+
+
+def models_from_spec(document: dict[str, Any]) -> dict[str, Model]:
+    """Every FLUX.2 submit operation of `document`, keyed by short name, in path order."""
+    models: dict[str, Model] = {}
+    for path, item in sorted(document.get("paths", {}).items()):
+        match = _SUBMIT_PATH.match(path)
+        operation = item.get("post") if isinstance(item, dict) else None
+        if match is None or not isinstance(operation, dict):
+            continue
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+        ref = body.get("schema", {}).get("$ref", "")
+        schema = _resolve(document, body.get("schema", {}))
+        required = set(schema.get("required", []))
+        params = {
+            name: _param(document, name, prop, name in required)
+            for name, prop in schema.get("properties", {}).items()
+        }
+        slots = sorted((n for n in params if _IMAGE_SLOT.match(n)), key=_slot_order)
+        models[match.group("name")] = Model(
+            name=match.group("name"),
+            endpoint=match.group("endpoint"),
+            path=path,
+            operation_id=str(operation.get("operationId", "")),
+            request_schema=ref.rsplit("/", 1)[-1] if ref else str(schema.get("title", "")),
+            params=MappingProxyType(params),
+            image_slots=tuple(slots),
+            summary=str(operation.get("summary", "")),
+        )
+    return models
+
+
+@cache
+def _pinned_models() -> dict[str, Model]:
+    return models_from_spec(pinned_spec())
+
+
+def all_models() -> Mapping[str, Model]:
+    """The models of the pinned spec, keyed by short name."""
+    return MappingProxyType(_pinned_models())
+
+
+def get_model(name: str | Model) -> Model:
+    """Look a model up by short name (``"flex"``) or endpoint name (``"flux-2-flex"``).
+
+    Raises :class:`UnknownModelError` (a ``ValueError``) listing the valid names.
+    """
+    if isinstance(name, Model):
+        return name
+    models = _pinned_models()
+    key = name.strip().lower()
+    if key.startswith("/v1/"):
+        key = key[4:]
+    if key.startswith("flux-2-"):
+        key = key[len("flux-2-") :]
+    model = models.get(key)
+    if model is None:
+        raise UnknownModelError(name, list(models))
+    return model
