@@ -479,7 +479,12 @@ class _Comparison:
         self.new = candidate
         self.old = baseline
         self.findings: list[Finding] = []
-        self.models: dict[str, Model] = models_from_spec(dict(baseline))
+        try:
+            self.models: dict[str, Model] = models_from_spec(dict(baseline))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DriftInputError(
+                f"the baseline's FLUX.2 models cannot be read ({type(exc).__name__}: {exc})"
+            ) from None
         self.model_of = {f"POST {m.path}": m.endpoint for m in self.models.values()}
         self.used = {
             *self.model_of,
@@ -847,7 +852,10 @@ class _Comparison:
     def operations(self) -> None:
         added = sorted(self.new_ops.keys() - self.old_ops.keys())
         removed = sorted(self.old_ops.keys() - self.new_ops.keys())
-        new_models = {f"POST {m.path}": m for m in models_from_spec(dict(self.new)).values()}
+        try:
+            new_models = {f"POST {m.path}": m for m in models_from_spec(dict(self.new)).values()}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            new_models = {}  # a broken candidate still gets its other findings
         renamed: dict[str, str] = {}
         for label in removed:
             if label not in self.used:

@@ -1,0 +1,173 @@
+"""scripts/check_drift: the issue's "done when" checks, the control, and failing clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flux2 import drift
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLUX2_NO_BOOTSTRAP": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_drift"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _findings(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(done.stdout)
+    return found
+
+
+def test_the_pinned_copy_has_no_findings(shared_specs: Path) -> None:
+    done = _run("--spec", str(shared_specs / "2026-04-14.json"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert _findings(done) == []
+    readable = _run("--spec", str(shared_specs / "2026-04-14.json"))
+    assert readable.returncode == 0
+    assert "no differences" in readable.stdout
+
+
+def test_an_older_candidate_offers_new_optional_fields(shared_specs: Path) -> None:
+    done = _run("--spec", str(shared_specs / "2026-04-04.json"), "--json")
+    assert done.returncode == 0, done.stderr
+    found = _findings(done)
+    assert {(f["class"], f["location"]) for f in found} == {
+        ("additive", "Flux2Inputs.disable_pup"),
+        ("additive", "Flux2Inputs.transparent_bg"),
+        ("additive", "Flux2KleinInputs.transparent_bg"),
+    }
+    for f in found:
+        assert set(f) >= {"class", "location", "old", "new", "message"}
+        assert f["old"] is None
+        assert f["new"] == "boolean, default false"
+        assert "new optional field" in f["message"]
+
+
+def test_the_bearer_copy_is_breaking(shared_specs: Path) -> None:
+    done = _run("--spec", str(shared_specs / "2026-03-25.json"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    breaking = done.stdout.split("breaking (", 1)[1].split("\n\n", 1)[0]
+    assert (
+        "securitySchemes.APIKeyHeader auth scheme: API key in header 'x-key' -> "
+        "HTTP bearer (Authorization header)" in breaking
+    )
+    assert "would be refused (401/403)" in breaking
+    # Grouped by class, in this order.
+    assert done.stdout.index("breaking (") < done.stdout.index("additive (")
+    assert done.stdout.index("additive (") < done.stdout.index("cosmetic (")
+
+
+def test_against_compares_two_copies(shared_specs: Path) -> None:
+    done = _run(
+        "--spec",
+        str(shared_specs / "2026-04-14.json"),
+        "--against",
+        str(shared_specs / "2026-04-04.json"),
+        "--json",
+    )
+    assert done.returncode == 1
+    assert {f["location"] for f in _findings(done)} == {
+        "Flux2Inputs.disable_pup",
+        "Flux2Inputs.transparent_bg",
+        "Flux2KleinInputs.transparent_bg",
+    }
+
+
+def test_control_passes_and_shows_its_table() -> None:
+    done = _run("--control")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.rstrip().endswith(" ok")]
+    kinds = {row.split("  ")[0].strip() for row in rows}
+    assert len(kinds) >= 8
+    for expected in ("breaking", "additive", "cosmetic", "nothing"):
+        assert any(f"  {expected} " in row for row in rows), expected
+    assert "FAIL" not in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == f"control: {len(rows)}/{len(rows)} passed"
+
+
+def test_control_fails_when_the_comparison_misclassifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = drift.compare
+
+    def lenient(candidate: Any, pinned: Any = None) -> list[drift.Finding]:
+        import attrs
+
+        return [attrs.evolve(f, category="additive") for f in real(candidate, pinned)]
+
+    monkeypatch.setattr(drift, "compare", lenient)
+    results = drift.run_control()
+    failed = {r.kind for r in results if not r.ok}
+    assert "auth scheme changed" in failed
+    assert "new task status" in failed
+    assert "new optional request field" not in failed
+    assert drift.main(["--control"]) == 1
+
+
+def test_control_fails_when_the_comparison_sees_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drift, "compare", lambda candidate, pinned=None: [])
+    results = drift.run_control()
+    assert [r.kind for r in results if r.ok] == ["key order and whitespace", "unmodified copy"]
+
+
+def test_control_fails_when_the_comparison_sees_too_much(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = drift.compare
+    noise = drift.Finding("cosmetic", "info", "title", "a", "b", "title changed")
+    monkeypatch.setattr(drift, "compare", lambda c, p=None: [*real(c, p), noise])
+    results = drift.run_control()
+    assert not any(r.ok for r in results if r.expected in (None, "breaking"))
+
+
+def test_unreachable_url_exits_2_with_one_line() -> None:
+    done = _run("--spec", "http://127.0.0.1:9/openapi.json")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("scripts/check_drift: could not fetch http://127.0.0.1:9/")
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ('{"openapi": "3.1.0", "paths": ', "is not valid JSON"),
+        ('{"hello": "world"}', "is not an OpenAPI 3 document"),
+        ('{"openapi": "3.1.0", "paths": []}', "'paths' is not an object"),
+        (None, "could not read"),
+    ],
+)
+def test_a_bad_document_exits_2_with_one_line(
+    tmp_path: Path, content: str | None, says: str
+) -> None:
+    spec = tmp_path / "candidate.json"
+    if content is not None:
+        spec.write_text(content)
+    for flag in ("--spec", "--against"):
+        done = _run(flag, str(spec))
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert says in lines[0]
+        assert str(spec) in lines[0]
+
+
+def test_main_is_callable_in_process(capsys: pytest.CaptureFixture[str], repo_root: Path) -> None:
+    pinned = repo_root / "openapi" / "openapi.json"
+    assert drift.main(["--spec", str(pinned), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

@@ -1,0 +1,254 @@
+"""How flux2.drift classifies each kind of difference, seeded into copies of the pinned spec."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from flux2 import _wire
+from flux2._spec import pinned_spec
+from flux2.drift import Finding, compare, exit_code, summarize_changes
+
+Doc = dict[str, Any]
+
+
+def _seeded(change: Callable[[Doc], object]) -> list[Finding]:
+    document = copy.deepcopy(pinned_spec())
+    change(document)
+    return compare(json.loads(json.dumps(document)), pinned_spec())
+
+
+def _schemas(document: Doc) -> dict[str, Any]:
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    return schemas
+
+
+def _only(findings: list[Finding]) -> Finding:
+    assert len(findings) == 1, [f.where() for f in findings]
+    return findings[0]
+
+
+def test_the_pin_against_itself_is_nothing() -> None:
+    assert compare(copy.deepcopy(pinned_spec())) == []
+
+
+def test_finding_json_has_the_documented_keys() -> None:
+    finding = _only(_seeded(lambda d: _schemas(d)["StatusResponse"]["enum"].append("Queued")))
+    as_json = finding.to_json()
+    assert set(as_json) >= {"class", "location", "old", "new", "message"}
+    assert as_json["class"] == "breaking"
+    assert json.loads(json.dumps(as_json)) == as_json
+
+
+def test_a_status_flux2_already_knows_is_additive_one_it_does_not_is_breaking() -> None:
+    assert "Reasoning" in _wire.STATUS_MEANINGS
+    known = _only(_seeded(lambda d: _schemas(d)["StatusResponse"]["enum"].append("Reasoning")))
+    assert known.category == "additive"
+    assert "already knows" in known.message
+    unknown = _only(_seeded(lambda d: _schemas(d)["StatusResponse"]["enum"].append("Queued")))
+    assert unknown.category == "breaking"
+    assert "'Queued'" in unknown.message
+    assert "STATUS_MEANINGS" in unknown.message
+    dropped = _only(_seeded(lambda d: _schemas(d)["StatusResponse"]["enum"].remove("Pending")))
+    assert dropped.category == "additive"
+
+
+def test_response_fields_flux2_reads_versus_fields_it_does_not() -> None:
+    def drop(field: str) -> Callable[[Doc], object]:
+        return lambda d: _schemas(d)["ResultResponse"]["properties"].pop(field)
+
+    assert "preview" not in _wire.RESPONSE_FIELDS["ResultResponse"]
+    preview = _only(_seeded(drop("preview")))
+    assert preview.category == "additive"
+    assert "flux2 does not read preview" in preview.message
+    progress = _only(_seeded(drop("progress")))
+    assert progress.category == "breaking"
+    assert "flux2 reads progress as number" in progress.message
+
+
+def test_a_read_field_retyped_or_no_longer_promised_is_breaking() -> None:
+    def progress_as_string(d: Doc) -> None:
+        _schemas(d)["ResultResponse"]["properties"]["progress"]["anyOf"][0]["type"] = "string"
+
+    retyped = _only(_seeded(progress_as_string))
+    assert retyped.category == "breaking"
+    assert retyped.location == "ResultResponse.progress"
+    assert (retyped.old, retyped.new) == ("number | null", "string | null")
+
+    def id_optional(d: Doc) -> None:
+        _schemas(d)["AsyncResponse"]["required"].remove("id")
+
+    optional = _only(_seeded(id_optional))
+    assert (optional.category, optional.aspect) == ("breaking", "required")
+
+    def cost_integer(d: Doc) -> None:
+        _schemas(d)["AsyncResponse"]["properties"]["cost"]["anyOf"][0]["type"] = "integer"
+
+    narrower = _only(_seeded(cost_integer))
+    assert narrower.category == "additive", "an integer is still a number"
+
+
+def test_the_submit_answer_losing_a_shape_flux2_reads_is_breaking() -> None:
+    def no_webhook_answer(d: Doc) -> None:
+        schema = d["paths"]["/v1/flux-2-flex"]["post"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"]
+        schema["anyOf"] = schema["anyOf"][:1]
+
+    finding = _only(_seeded(no_webhook_answer))
+    assert finding.category == "breaking"
+    assert finding.location == "POST /v1/flux-2-flex response 200"
+    assert "AsyncWebhookResponse" in finding.message
+
+
+def test_request_side_rules() -> None:
+    def prompt_optional(d: Doc) -> None:
+        _schemas(d)["Flux2Inputs"]["required"].remove("prompt")
+
+    assert _only(_seeded(prompt_optional)).category == "additive"
+
+    def seed_default(d: Doc) -> None:
+        _schemas(d)["Flux2Inputs"]["properties"]["seed"]["default"] = 7
+
+    added_default = _only(_seeded(seed_default))
+    assert (added_default.category, added_default.aspect) == ("additive", "default")
+
+    def no_default(d: Doc) -> None:
+        del _schemas(d)["Flux2FlexInputs"]["properties"]["steps"]["default"]
+
+    assert _only(_seeded(no_default)).category == "breaking"
+
+    def webhook_pattern(d: Doc) -> None:
+        _schemas(d)["Flux2Inputs"]["properties"]["webhook_url"]["anyOf"][0]["pattern"] = "^https"
+
+    assert _only(_seeded(webhook_pattern)).category == "breaking"
+
+    def unknown_keyword(d: Doc) -> None:
+        _schemas(d)["Flux2Inputs"]["properties"]["seed"]["anyOf"][0]["not"] = {"const": 0}
+
+    review = _only(_seeded(unknown_keyword))
+    assert review.category == "breaking"
+    assert "review it" in review.message
+
+    def width_integer_to_number(d: Doc) -> None:
+        _schemas(d)["Flux2Inputs"]["properties"]["width"]["anyOf"][0]["type"] = "number"
+
+    assert _only(_seeded(width_integer_to_number)).category == "additive"
+
+    def seed_string(d: Doc) -> None:
+        _schemas(d)["Flux2Inputs"]["properties"]["seed"]["anyOf"][0]["type"] = "string"
+
+    retyped = _only(_seeded(seed_string))
+    assert retyped.category == "breaking"
+    assert "flux2 sends seed as integer | null" in retyped.message
+
+
+def test_schema_names_are_not_on_the_wire() -> None:
+    def rename_output_format(d: Doc) -> None:
+        text = json.dumps(d).replace('"#/components/schemas/OutputFormat"', '"#/x/ImageFormat"')
+        renamed = json.loads(
+            text.replace('"#/x/ImageFormat"', '"#/components/schemas/ImageFormat"')
+        )
+        renamed["components"]["schemas"]["ImageFormat"] = renamed["components"]["schemas"].pop(
+            "OutputFormat"
+        )
+        d.clear()
+        d.update(renamed)
+
+    findings = _seeded(rename_output_format)
+    assert findings
+    assert exit_code(findings) == 0
+    assert {f.category for f in findings} <= {"additive", "cosmetic"}
+    assert any(f.aspect == "schema name" for f in findings)
+
+
+def test_endpoints_flux2_does_not_use() -> None:
+    gone = _only(_seeded(lambda d: d["paths"].pop("/v1/flux-dev")))
+    assert gone.category == "additive"
+    assert not gone.affects_flux2
+    assert "not breaking for flux2" in gone.message
+
+    def new_kontext(d: Doc) -> None:
+        d["paths"]["/v1/flux-kontext-ultra"] = copy.deepcopy(d["paths"]["/v1/flux-kontext-pro"])
+
+    added = _only(_seeded(new_kontext))
+    assert added.category == "additive"
+    assert "not a FLUX.2 model" in added.message
+
+
+def test_endpoints_flux2_uses() -> None:
+    def drop_id(d: Doc) -> None:
+        d["paths"]["/v1/get_result"]["get"]["parameters"] = []
+
+    gone = _only(_seeded(drop_id))
+    assert (gone.category, gone.location) == ("breaking", "GET /v1/get_result query id")
+    op_id = _only(
+        _seeded(lambda d: d["paths"]["/v1/flux-2-pro"]["post"].update(operationId="generate_pro"))
+    )
+    assert op_id.category == "cosmetic"
+
+
+def test_auth_and_servers() -> None:
+    def bearer_for_pro(d: Doc) -> None:
+        d["components"]["securitySchemes"]["Bearer"] = {"type": "http", "scheme": "bearer"}
+        d["paths"]["/v1/flux-2-pro"]["post"]["security"] = [{"Bearer": []}]
+
+    findings = {f.location: f for f in _seeded(bearer_for_pro)}
+    assert findings["POST /v1/flux-2-pro"].category == "breaking"
+    assert "x-key" in findings["POST /v1/flux-2-pro"].message
+    assert findings["securitySchemes.Bearer"].category == "additive"
+
+    open_credits = _only(_seeded(lambda d: d["paths"]["/v1/credits"]["get"].pop("security")))
+    assert open_credits.category == "additive", "flux2 keeps sending its key"
+
+    def move_api(d: Doc) -> None:
+        d["servers"] = [{"url": "https://api.eu.bfl.ai", "description": "BFL API"}]
+
+    moved = _only(_seeded(move_api))
+    assert (moved.category, moved.location) == ("breaking", "servers")
+
+    def describe_server(d: Doc) -> None:
+        d["servers"][0]["description"] = "The BFL API"
+
+    assert _only(_seeded(describe_server)).category == "cosmetic"
+
+    def finetune_elsewhere(d: Doc) -> None:
+        d["paths"]["/v1/my_finetunes"]["get"]["servers"] = [{"url": "https://api.eu1.bfl.ai"}]
+
+    finetune = _only(_seeded(finetune_elsewhere))
+    assert (finetune.category, finetune.affects_flux2) == ("additive", False)
+
+
+def test_info_and_vendor_extensions_are_cosmetic() -> None:
+    def touch(d: Doc) -> None:
+        d["info"]["version"] = "0.0.2"
+        d["x-generated-by"] = "fastapi"
+        _schemas(d)["Flux2Inputs"]["properties"]["seed"]["x-order"] = 3
+
+    findings = _seeded(touch)
+    assert len(findings) == 3
+    assert {f.category for f in findings} == {"cosmetic"}
+
+
+def test_summarize_changes_edge_cases() -> None:
+    pinned = pinned_spec()
+    assert summarize_changes(None, pinned)[0].startswith("first pin: 21 operations")
+    assert summarize_changes(pinned, copy.deepcopy(pinned)) == [
+        "no differences (key order or whitespace only)"
+    ]
+    document = copy.deepcopy(pinned)
+    document["paths"].pop("/v1/flux-2-klein-4b")
+    assert summarize_changes(pinned, document) == [
+        "endpoint removed: POST /v1/flux-2-klein-4b [breaking]"
+    ]
+
+
+@pytest.mark.parametrize("broken", [{"paths": {"/v1/x": 3}}, {"components": {"schemas": []}}])
+def test_malformed_parts_do_not_crash(broken: Doc) -> None:
+    document = {**copy.deepcopy(pinned_spec()), **broken}
+    findings = compare(document)
+    assert findings
