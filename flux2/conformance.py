@@ -42,11 +42,17 @@ class Flux2ConformanceWarning(UserWarning):
 class ConformanceError(Exception):
     """An API answer deviates from the pinned spec (strict mode, ``on_deviation="error"``).
 
-    ``deviations`` lists every deviation found in that answer.
+    ``deviations`` lists every deviation found in that answer; ``status_code`` and ``body`` are
+    the answer itself, so a caller can still recover what it needs from it (a submission's
+    task id, for one: the task exists and is billed whatever its answer looked like).
     """
 
-    def __init__(self, deviations: list[Deviation]) -> None:
+    def __init__(
+        self, deviations: list[Deviation], *, status_code: int | None = None, body: Any = None
+    ) -> None:
         self.deviations = deviations
+        self.status_code = status_code
+        self.body = body
         super().__init__("; ".join(str(d) for d in deviations))
 
 
@@ -378,7 +384,7 @@ class ResponseChecker:
         new = [d for d in found if d.key not in self._seen]
         self._seen.update(d.key for d in found)
         if found and self.on_deviation == "error":
-            raise ConformanceError(found)
+            raise ConformanceError(found, status_code=status_code, body=body)
         for deviation in new:
             warnings.warn(str(deviation), Flux2ConformanceWarning, stacklevel=3)
         return new

@@ -92,6 +92,8 @@ def test_error_mode_raises_for_every_deviating_answer() -> None:
     for _ in range(2):
         with pytest.raises(ConformanceError) as raised:
             checker.check("POST", "/v1/flux-2-max", 200, body)
+        assert raised.value.body == body
+        assert raised.value.status_code == 200
         fields = {d.field for d in raised.value.deviations}
         assert fields == {"polling_url", "cost"}
         assert "POST /v1/flux-2-max (HTTP 200): polling_url is missing" in str(raised.value)
