@@ -211,7 +211,6 @@ class _Scope:
     """Operations flux2 does not call that use it."""
     read_fields: Mapping[str, str] | None = None
     """For an object flux2 reads: the fields it reads and their JSON types (flux2._wire)."""
-    read_required: frozenset[str] = frozenset()
     read_type: str | None = None
     """For a value flux2 reads: the JSON type it expects."""
     required: bool = False
@@ -224,7 +223,6 @@ class _Scope:
         return attrs.evolve(
             self,
             read_fields=None,
-            read_required=frozenset(),
             read_type=read_type,
             required=required,
             status=read_type is not None and field == "status",
@@ -578,10 +576,6 @@ class _Comparison:
             else "response"
         )
         read_fields = _wire.RESPONSE_FIELDS.get(name) if role == "response" else None
-        read_required: frozenset[str] = frozenset()
-        if read_fields is not None:
-            old_schema = _dict(_dict(_dict(self.old.get("components")).get("schemas")).get(name))
-            read_required = frozenset(old_schema.get("required") or [])
         via = self.read_refs.get(name) if role == "response" else None
         return _Scope(
             role=role,
@@ -590,7 +584,6 @@ class _Comparison:
             models=models,
             outside=outside,
             read_fields=read_fields,
-            read_required=read_required,
             read_type=via[1] if via else None,
             required=via[2] if via else False,
             status=via is not None and via[0].endswith(".status"),
@@ -1132,12 +1125,7 @@ class _Comparison:
                 if old_names and scope.read_fields is None:
                     read = _wire.RESPONSE_FIELDS.get(old_names[0])
                     if read is not None and scope.role == "response":
-                        old_schema = _dict(_resolve_ref(self.old, next(iter(fo.refs))))
-                        scope = attrs.evolve(
-                            scope,
-                            read_fields=read,
-                            read_required=frozenset(old_schema.get("required") or []),
-                        )
+                        scope = attrs.evolve(scope, read_fields=read)
                 fo, fn = _facts(self.old, old, fold=True), _facts(self.new, new, fold=True)
         self.texts(location, fo, fn, scope)
         self.types(location, fo, fn, scope)

@@ -252,3 +252,22 @@ def test_malformed_parts_do_not_crash(broken: Doc) -> None:
     document = {**copy.deepcopy(pinned_spec()), **broken}
     findings = compare(document)
     assert findings
+
+
+def test_renaming_a_schema_flux2_declares_is_breaking_for_its_declaration() -> None:
+    def rename(d: Doc) -> None:
+        text = json.dumps(d).replace("#/components/schemas/AsyncResponse", "#/x/SubmitResponse")
+        renamed = json.loads(
+            text.replace("#/x/SubmitResponse", "#/components/schemas/SubmitResponse")
+        )
+        schemas = renamed["components"]["schemas"]
+        schemas["SubmitResponse"] = schemas.pop("AsyncResponse")
+        d.clear()
+        d.update(renamed)
+
+    findings = _seeded(rename)
+    breaking = [f for f in findings if f.category == "breaking"]
+    assert [(f.location, f.aspect) for f in breaking] == [("AsyncResponse", "schema")]
+    assert "RESPONSE_FIELDS" in breaking[0].message
+    # The answers themselves did not change: no field-level finding under the submit operations.
+    assert not any(f.location.startswith("POST") and f.aspect == "field" for f in findings)
