@@ -1147,7 +1147,32 @@ class _Comparison:
     def ref_alternatives(
         self, location: str, scope: _Scope, old_names: list[str], new_names: list[str]
     ) -> None:
-        for name in sorted(set(old_names) - set(new_names)):
+        old_s = _dict(_dict(self.old.get("components")).get("schemas"))
+        new_s = _dict(_dict(self.new.get("components")).get("schemas"))
+        removed = sorted(set(old_names) - set(new_names))
+        added = sorted(set(new_names) - set(old_names))
+        for name in list(removed):
+            twin = next(
+                (
+                    a
+                    for a in added
+                    if _same(_without_text(old_s.get(name)), _without_text(new_s.get(a)))
+                ),
+                None,
+            )
+            if twin is not None:
+                removed.remove(name)
+                added.remove(twin)
+                self.emit(
+                    scope,
+                    "cosmetic",
+                    location,
+                    "schema name",
+                    name,
+                    twin,
+                    "the same schema under another name (names are not on the wire)",
+                )
+        for name in removed:
             read = scope.role == "response" and name in _wire.RESPONSE_FIELDS
             if scope.role == "response":
                 message = (
@@ -1160,7 +1185,7 @@ class _Comparison:
                 message = f"the request can no longer be a {name}, which flux2 may send"
                 nature = "breaking"
             self.emit(scope, nature, location, "alternative", name, None, message)
-        for name in sorted(set(new_names) - set(old_names)):
+        for name in added:
             self.emit(
                 scope,
                 "additive",
