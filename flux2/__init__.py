@@ -1,1 +1,103 @@
-"""flux2: a Python client for the FLUX.2 image API of Black Forest Labs."""
+"""flux2: a Python client for the FLUX.2 image API of Black Forest Labs.
+
+    >>> import flux2
+    >>> client = flux2.Client()                       # key from BFL_API_KEY
+    >>> image = client.generate("a red fox in fresh snow", model="flex", seed=42)
+    >>> image.save("fox.jpg")
+
+``Client`` blocks, ``AsyncClient`` awaits; both submit, poll (following each task's regional
+``polling_url``), and download the same way. Errors form one tree under :class:`Flux2Error`
+(see :mod:`flux2.errors`). Models and their parameters come from the pinned OpenAPI spec
+(:mod:`flux2.registry`); webhook deliveries are verified with :mod:`flux2.webhooks`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._client import Client
+from ._version import __version__
+from .decisions import Flux2Warning, PollSchedule, RetryPolicy
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APITimeoutError,
+    AuthenticationError,
+    ContentModeratedError,
+    DownloadError,
+    Flux2Error,
+    InputError,
+    InsufficientCreditsError,
+    InternalServerError,
+    NotFoundError,
+    RateLimitError,
+    RequestModeratedError,
+    ResultExpiredError,
+    SubmissionUncertainError,
+    TaskError,
+    TaskFailedError,
+    TaskNotFoundError,
+    TaskTimeoutError,
+    UnknownModelError,
+    UnprocessableEntityError,
+    UntrustedHostError,
+    ValidationError,
+    WebhookVerificationError,
+)
+from .types import BatchResult, GeneratedImage, Task, TaskResult, TaskState
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncClient
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BatchResult",
+    "Client",
+    "ContentModeratedError",
+    "DownloadError",
+    "Flux2Error",
+    "Flux2Warning",
+    "GeneratedImage",
+    "InputError",
+    "InsufficientCreditsError",
+    "InternalServerError",
+    "NotFoundError",
+    "PollSchedule",
+    "RateLimitError",
+    "RequestModeratedError",
+    "ResultExpiredError",
+    "RetryPolicy",
+    "SubmissionUncertainError",
+    "Task",
+    "TaskError",
+    "TaskFailedError",
+    "TaskNotFoundError",
+    "TaskResult",
+    "TaskState",
+    "TaskTimeoutError",
+    "UnknownModelError",
+    "UnprocessableEntityError",
+    "UntrustedHostError",
+    "ValidationError",
+    "WebhookVerificationError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncClient pulls in asyncio; blocking users do not pay for importing it.
+    if name == "AsyncClient":
+        from ._async_client import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module 'flux2' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "AsyncClient"])

@@ -1,0 +1,234 @@
+"""Where downloaded result images go: a file, written atomically, or memory.
+
+A :class:`FileSink` streams into a temporary file beside the target and moves it into place
+(``os.replace``) only once the whole image arrived; an error, a short read or an interrupt
+leaves no file. Every download is checked by its magic bytes: a 200 answer that is not an
+image (an HTML error page from a proxy, say) is an error, not a ``.jpg`` full of HTML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Final, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from ._logging import logger
+from .inputs import SNIFF_BYTES, sniff_image_format
+from .types import RESULT_TTL_SECONDS
+
+__all__ = ["FileSink", "MemorySink", "Sink", "url_expiry"]
+
+_CONTENT_TYPE_EXTENSIONS: Final = {
+    "image/jpeg": ".jpg",
+    "image/jpg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+}
+
+
+class NotAnImageError(Exception):
+    """The downloaded bytes are not an image (raised by a sink, mapped by the download flow)."""
+
+
+class Sink(Protocol):
+    """Receives one download attempt; may be restarted after :meth:`abort`."""
+
+    def begin(self, content_type: str | None) -> None: ...
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class _Sniffing:
+    """Keeps the first bytes of a download to tell its format."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._content_type: str | None = None
+
+    def _start(self, content_type: str | None) -> None:
+        self._head = b""
+        self._content_type = content_type
+
+    def _see(self, chunk: bytes) -> None:
+        if len(self._head) < SNIFF_BYTES:
+            self._head += chunk[: SNIFF_BYTES - len(self._head)]
+
+    def _format(self) -> tuple[str, str]:
+        """``(format, extension)`` of the downloaded image; NotAnImageError if it is not one."""
+        found = sniff_image_format(self._head)
+        if found is None:
+            raise NotAnImageError(
+                f"the result is not an image (content type {self._content_type!r}, "
+                f"first bytes {self._head[:8]!r})"
+            )
+        return found[0], found[1]
+
+
+class MemorySink(_Sniffing):
+    """Collects a download in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffer = io.BytesIO()
+
+    def begin(self, content_type: str | None) -> None:
+        self._start(content_type)
+        self._buffer = io.BytesIO()
+
+    def write(self, chunk: bytes) -> None:
+        self._see(chunk)
+        self._buffer.write(chunk)
+
+    def finish(self) -> None:
+        self._format()
+
+    def abort(self) -> None:
+        self._buffer = io.BytesIO()
+
+    def getvalue(self) -> bytes:
+        return self._buffer.getvalue()
+
+
+class FileSink(_Sniffing):
+    """Writes a download to ``target`` atomically.
+
+    ``target`` is a file path (written exactly as given) or a directory (an existing one, or a
+    path ending in a separator), in which the file is named ``<stem><ext>`` with the extension
+    of the image's actual format.
+    """
+
+    def __init__(self, target: str | os.PathLike[str], *, stem: str) -> None:
+        super().__init__()
+        text = os.fspath(target)
+        self._target = Path(text).expanduser()
+        self._is_dir = self._target.is_dir() or text.endswith((os.sep, "/"))
+        self._stem = stem
+        self._file: IO[bytes] | None = None
+        self._temp: Path | None = None
+        self._final: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        """The file written (after a successful download)."""
+        if self._final is None:
+            raise RuntimeError("nothing has been written yet")
+        return self._final
+
+    def begin(self, content_type: str | None) -> None:
+        self.abort()
+        self._start(content_type)
+        directory = self._target if self._is_dir else self._target.parent
+        if self._is_dir:
+            directory.mkdir(parents=True, exist_ok=True)
+        name = self._stem if self._is_dir else self._target.name
+        # Not tempfile.mkstemp: its 0600 mode would stick to the final file. 0666 minus the
+        # umask gives the permissions any other new file would get.
+        temp = directory / f".{name}.{secrets.token_hex(6)}.part"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        self._temp = temp
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        assert self._file is not None, "begin() first"
+        self._see(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> None:
+        assert self._file is not None, "begin() first"
+        assert self._temp is not None
+        try:
+            fmt, ext = self._format()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            if self._is_dir:
+                final = self._target / f"{self._stem}{ext}"
+            else:
+                final = self._target
+                _warn_if_extension_differs(final, fmt)
+            os.replace(self._temp, final)
+        except BaseException:
+            self.abort()
+            raise
+        self._file = None
+        self._temp = None
+        self._final = final
+
+    def abort(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        if self._temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._temp.unlink()
+            self._temp = None
+
+    def write_all(self, content: bytes) -> Path:
+        """Write bytes already in memory, with the same atomicity and naming."""
+        self.begin(None)
+        try:
+            self.write(content)
+        except BaseException:
+            self.abort()
+            raise
+        self.finish()
+        return self.path
+
+
+_FORMAT_SUFFIXES: Final = {
+    "jpeg": {".jpg", ".jpeg", ".jpe", ".jfif"},
+    "png": {".png"},
+    "webp": {".webp"},
+    "gif": {".gif"},
+    "tiff": {".tif", ".tiff"},
+}
+
+
+def _warn_if_extension_differs(path: Path, fmt: str) -> None:
+    suffix = path.suffix.lower()
+    if suffix and suffix not in _FORMAT_SUFFIXES.get(fmt, {"." + fmt}):
+        logger.warning(
+            "%s holds a %s image; its extension says otherwise (ask for output_format=%r to "
+            "get that format)",
+            path,
+            fmt.upper(),
+            suffix.lstrip(".").replace("jpg", "jpeg"),
+        )
+
+
+def url_expiry(url: str, end_time: float | None) -> float | None:
+    """Unix time at which a signed result URL expires, when it can be told.
+
+    From the URL's own ``se=`` (Azure SAS expiry) parameter [seen], else 10 minutes after the
+    task's ``end_time`` [doc].
+    """
+    try:
+        values = parse_qs(urlsplit(url).query).get("se")
+    except ValueError:
+        values = None
+    if values:
+        text = values[0].strip()
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    if end_time is not None:
+        return end_time + RESULT_TTL_SECONDS
+    return None
+
+
+def extension_for_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    return _CONTENT_TYPE_EXTENSIONS.get(content_type.split(";", 1)[0].strip().lower())
