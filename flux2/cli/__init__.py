@@ -1,0 +1,105 @@
+"""The ``flux2`` command: generate, batch, result, credits, models, mock, drift.
+
+A thin layer over the public library: it parses arguments, calls :mod:`flux2`, and formats
+what comes back. Exit codes (mapped in :mod:`flux2.cli._exit` only): 0 success, 1 an API or
+task failure, 2 bad usage or bad input, 130 interrupted. Errors are one or two lines on stderr;
+``--debug`` adds tracebacks and debug logging.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from ._exit import FAILURE, USAGE, Outcome, classify
+
+__all__ = ["main"]
+
+
+def _show_warning(  # noqa: PLR0917 (the signature warnings.showwarning has)
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    print(f"flux2: warning: {message}", file=sys.stderr)
+
+
+def _report(outcome: Outcome, *, json_mode: bool) -> None:
+    print(f"flux2: error: {outcome.message}", file=sys.stderr)
+    if outcome.hint:
+        print(f"  {outcome.hint}", file=sys.stderr)
+    if json_mode and not outcome.json_printed:
+        error = {
+            "type": outcome.kind,
+            "message": outcome.message,
+            "hint": outcome.hint,
+            "exit_code": outcome.code,
+        }
+        print(json.dumps({"error": error}, indent=2, ensure_ascii=False), flush=True)
+
+
+def _debug_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name in ("flux2", "httpx"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``flux2`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit
+    code."""
+    from . import _commands
+    from ._parser import build_parser
+
+    parser = build_parser()
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error (code 2)
+        return exc.code if isinstance(exc.code, int) else USAGE
+    if args.command == "drift":
+        return _commands.cmd_drift(args, rest)
+    if rest:
+        parser.print_usage(sys.stderr)
+        print(f"flux2: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
+        return USAGE
+
+    handlers: dict[str, Callable[[Any], int]] = {
+        "generate": _commands.cmd_generate,
+        "batch": _commands.cmd_batch,
+        "result": _commands.cmd_result,
+        "credits": _commands.cmd_credits,
+        "models": _commands.cmd_models,
+        "mock": _commands.cmd_mock,
+    }
+    if args.debug:
+        _debug_logging()
+    json_mode = bool(getattr(args, "json", False))
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        return handlers[args.command](args)
+    except BrokenPipeError:
+        # The reader went away (``flux2 models | head``): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return FAILURE
+    except (Exception, KeyboardInterrupt) as exc:
+        if args.debug:
+            traceback.print_exc()
+        outcome = classify(exc)
+        _report(outcome, json_mode=json_mode)
+        return outcome.code
+    finally:
+        warnings.showwarning = previous

@@ -1,0 +1,442 @@
+"""What each ``flux2`` command does: read the arguments, call the public API, print."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from flux2 import Client, GeneratedImage, Task, TaskTimeoutError
+
+from ._display import BatchProgress, TaskStatus
+from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError
+
+if TYPE_CHECKING:
+    from flux2.batch import BatchItem, BatchSummary
+
+# The key the in-process emulator is given and accepts; it is never a real one.
+MOCK_API_KEY: Final = "mock-key"
+# Simulated generation times under --mock, as a fraction of the live ones: the demo shows its
+# live status for a moment (flex takes about 8 s live [seen]) without making anyone wait.
+MOCK_SPEED: Final = 0.25
+
+
+def out(text: str = "") -> None:
+    print(text, file=sys.stdout, flush=True)
+
+
+def emit_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False), file=sys.stdout, flush=True)
+
+
+# -- client and emulator --------------------------------------------------------------------
+
+
+def _emulator_module() -> Any:
+    try:
+        return importlib.import_module("flux2.emulator")
+    except ImportError as exc:
+        raise UsageError(
+            f"the local emulator needs the 'emulator' extra ({exc.name or exc} is missing)",
+            "install it with: pip install 'flux2[emulator]'",
+        ) from None
+
+
+@contextlib.contextmanager
+def emulator(**options: Any) -> Iterator[Any]:
+    """The local emulator (extra ``emulator``), started in this process."""
+    with _emulator_module().Emulator(**options) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def connection(args: argparse.Namespace) -> Iterator[tuple[str | None, str | None]]:
+    """The API key and base URL to use: the arguments, the environment, or (``--mock``) an
+    emulator running for the duration of the block."""
+    if getattr(args, "mock", False):
+        if args.base_url:
+            raise UsageError("--mock and --base-url exclude each other")
+        with emulator(api_key=MOCK_API_KEY, speed=MOCK_SPEED) as server:
+            yield MOCK_API_KEY, str(server.base_url)
+        return
+    if not (args.api_key or os.environ.get("BFL_API_KEY", "").strip()):
+        raise UsageError(
+            "no API key: set BFL_API_KEY or pass --api-key",
+            "or try flux2 without a key against the local emulator: add --mock",
+        )
+    yield args.api_key, args.base_url
+
+
+@contextlib.contextmanager
+def api_client(args: argparse.Namespace) -> Iterator[Client]:
+    with connection(args) as (api_key, base_url), Client(api_key, base_url=base_url) as client:
+        yield client
+
+
+# -- generation parameters ------------------------------------------------------------------
+
+
+def _param_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _extra_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--param expects NAME=VALUE, got {pair!r}")
+        params[name.strip()] = _param_value(value)
+    return params
+
+
+def _upsampling_off(model: str | None) -> dict[str, Any]:
+    """The request field that turns prompt upsampling off for ``model``: flex has
+    ``prompt_upsampling`` (spec); later specs give pro/max ``disable_pup`` [doc]. A model with
+    neither gets ``prompt_upsampling=False``, which the library rejects with the reason."""
+    from flux2 import registry
+
+    try:
+        params = registry.get_model(model or registry.DEFAULT_MODEL).params
+    except ValueError:
+        params = {}
+    if "disable_pup" in params and "prompt_upsampling" not in params:
+        return {"disable_pup": True}
+    return {"prompt_upsampling": False}
+
+
+def generation_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The generate() keywords the options set (``None`` for options not given)."""
+    params: dict[str, Any] = {
+        "model": args.model,
+        "width": args.width,
+        "height": args.height,
+        "seed": args.seed,
+        "output_format": args.output_format,
+        "guidance": args.guidance,
+        "steps": args.steps,
+        "safety_tolerance": args.safety_tolerance,
+    }
+    params.update(_extra_params(args.param))
+    return {name: value for name, value in params.items() if value is not None}
+
+
+_EXTENSION_FORMATS: Final = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+
+
+def output_target(path_text: str, params: dict[str, Any]) -> Path:
+    """Check where the image will go before anything is sent, and let a file extension pick
+    the output format when ``--format`` was not given."""
+    target = Path(path_text).expanduser()
+    if target.is_dir() or path_text.endswith(("/", os.sep)):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise UsageError(f"cannot write to directory {target}")
+        return target
+    parent = target.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {target}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write {target}: directory {parent} is not writable")
+    implied = _EXTENSION_FORMATS.get(target.suffix.lower())
+    chosen = params.get("output_format")
+    if implied and chosen is None:
+        params["output_format"] = implied
+    elif implied and chosen is not None and str(chosen).lower() != implied:
+        raise UsageError(
+            f"-o {target.name} asks for a {implied} file, but --format is {chosen}",
+            "drop one of them, or make them agree",
+        )
+    return target
+
+
+# -- generate and result --------------------------------------------------------------------
+
+
+def _image_json(image: GeneratedImage, path: Path) -> dict[str, Any]:
+    task = image.task
+    return {
+        "path": str(path),
+        "task_id": task.id,
+        "polling_url": task.polling_url,
+        "model": task.model,
+        "seed": image.seed,
+        "cost": task.cost,
+        "prompt": image.prompt,
+        "duration": image.result.duration,
+    }
+
+
+def _print_image(image: GeneratedImage, path: Path, *, json_mode: bool) -> None:
+    if json_mode:
+        emit_json(_image_json(image, path))
+        return
+    out(f"Saved {path}")
+    facts = []
+    if image.model:
+        facts.append(f"model {image.model}")
+    if image.seed is not None:
+        facts.append(f"seed {image.seed}")
+    if image.cost is not None:
+        facts.append(f"cost {image.cost:g} credits (${image.cost / 100:.2f})")
+    facts.append(f"task {image.task_id}")
+    out("  " + " · ".join(facts))
+
+
+def _resume_hint(task: Task) -> str:
+    target = task.polling_url or task.id
+    return f"the task keeps running; fetch its image with: flux2 result '{target}'"
+
+
+def _wait_and_save(
+    client: Client, task: Task, target: Path, status: TaskStatus, timeout: float | None
+) -> tuple[GeneratedImage, Path]:
+    try:
+        image = client.wait(task, timeout=timeout, on_progress=status)
+        return image, image.save(target)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while waiting", _resume_hint(task)) from None
+    except TaskTimeoutError as exc:
+        raise CommandFailed(str(exc), FAILURE, _resume_hint(task)) from exc
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    params = generation_params(args)
+    model = params.pop("model", None)
+    if args.no_upsampling:
+        params.update(_upsampling_off(model))
+    target = output_target(args.output, params)
+    if model is not None:
+        params["model"] = model
+    label = model or "flex"
+    with api_client(args) as client, TaskStatus(label, live=not args.json) as status:
+        try:
+            task = client.submit(args.prompt, images=args.image or None, **params)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted while submitting",
+                "the task may have been created and billed; 'flux2 credits' shows the balance",
+            ) from None
+        status.submitted(task.id, task.cost)
+        image, path = _wait_and_save(client, task, target, status, args.timeout)
+    _print_image(image, path, json_mode=args.json)
+    return OK
+
+
+def cmd_result(args: argparse.Namespace) -> int:
+    target_text = args.task.strip()
+    with api_client(args) as client:
+        task = (
+            Task.from_polling_url(target_text)
+            if target_text.lower().startswith(("http://", "https://"))
+            else Task(id=target_text)
+        )
+        if args.no_wait:
+            result = client.get_result(task)
+            if args.json:
+                emit_json(
+                    {
+                        "task_id": result.id,
+                        "status": result.status,
+                        "progress": result.progress,
+                        "seed": result.seed,
+                        "error": result.error,
+                        "ready": result.ready,
+                    }
+                )
+            else:
+                out(str(result))
+            return OK
+        target = output_target(args.output, {})
+        with TaskStatus(f"task {task.id}", live=not args.json) as status:
+            image, path = _wait_and_save(client, task, target, status, args.timeout)
+    _print_image(image, path, json_mode=args.json)
+    return OK
+
+
+def cmd_credits(args: argparse.Namespace) -> int:
+    with api_client(args) as client:
+        balance = client.credits()
+    if args.json:
+        emit_json({"credits": balance, "usd": round(balance / 100, 4)})
+    else:
+        out(f"{balance:g} credits (${balance / 100:.2f})")
+    return OK
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+def _model_json(model: Any) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "endpoint": model.endpoint,
+        "path": model.path,
+        "summary": model.summary,
+        "max_input_images": model.max_images,
+        "parameters": {
+            name: {
+                "allowed": param.describe_allowed(),
+                "types": list(param.types),
+                "nullable": param.nullable,
+                "minimum": param.minimum,
+                "maximum": param.maximum,
+                "enum": list(param.enum) if param.enum is not None else None,
+                "default": param.default,
+                "has_default": param.has_default,
+            }
+            for name, param in model.options.items()
+        },
+    }
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from flux2 import registry
+
+    models: list[Any] = list(registry.all_models().values())
+    if args.model:
+        try:
+            models = [registry.get_model(args.model)]
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if args.json:
+        emit_json({"models": [_model_json(m) for m in models]})
+        return OK
+    for number, model in enumerate(models):
+        if number:
+            out()
+        out(f"{model.name}  ({model.endpoint})  {model.summary}")
+        out(f"  input images: up to {model.max_images}")
+        rows = [
+            (
+                name,
+                param.describe_allowed(),
+                f"default {json.dumps(param.default)}" if param.has_default else "",
+            )
+            for name, param in model.options.items()
+        ]
+        width = max((len(r[0]) for r in rows), default=0)
+        for name, allowed, default in rows:
+            out(f"  {name:<{width}}  {allowed}{'; ' + default if default else ''}")
+    return OK
+
+
+# -- mock and drift -------------------------------------------------------------------------
+
+
+def cmd_mock(args: argparse.Namespace) -> int:
+    serve = _emulator_module().serve
+    options: dict[str, Any] = {"host": args.host, "port": args.port, "api_key": args.api_key}
+    if args.speed is not None:
+        options["speed"] = args.speed
+    if args.credits is not None:
+        options["credits"] = args.credits
+    if args.fault:
+        options["faults"] = args.fault
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(**options)
+    return OK
+
+
+def cmd_drift(args: argparse.Namespace, rest: list[str]) -> int:
+    from flux2.drift import main as drift_main
+
+    return drift_main(rest, prog="flux2 drift")
+
+
+# -- batch ----------------------------------------------------------------------------------
+
+
+def _batch_items(args: argparse.Namespace) -> list[BatchItem]:
+    from flux2.batch import make_items, read_items, validate_items
+
+    defaults = generation_params(args)
+    items = read_items(args.file, defaults)
+    if args.no_upsampling:
+        entries: list[Mapping[str, Any]] = []
+        for item in items:
+            params = dict(item.params)
+            for name, value in _upsampling_off(params.get("model")).items():
+                params.setdefault(name, value)
+            entries.append(params)
+        items = make_items(entries, lines=[item.line for item in items])
+    validate_items(items)
+    return items
+
+
+def _print_summary(summary: BatchSummary) -> None:
+    parts = [f"{summary.images} of {summary.total} images in {summary.directory}"]
+    if summary.already_done:
+        parts.append(f"{len(summary.done)} new, {summary.already_done} done before")
+    cost = sum(s.cost or 0.0 for s in summary.done)
+    if summary.done:
+        parts.append(f"{cost:g} credits (${cost / 100:.2f}) this run")
+    out("; ".join(parts))
+    if summary.gallery:
+        out(f"Gallery: {summary.gallery}")
+
+
+def _report_problems(summary: BatchSummary) -> None:
+    for state in summary.failed:
+        print(f"failed    #{state.index + 1}: {state.error or state.phase}", file=sys.stderr)
+    for state in summary.uncertain:
+        print(f"uncertain #{state.index + 1}: {state.error}", file=sys.stderr)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from flux2.batch import BatchInterrupted, run_batch
+
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    items = _batch_items(args)
+    target = Path(args.out).expanduser()
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--out {target} exists and is not a directory")
+    interrupted = False
+    with connection(args) as (api_key, base_url), BatchProgress(live=not args.json) as progress:
+        try:
+            summary = run_batch(
+                items,
+                target,
+                concurrency=args.concurrency,
+                on_event=progress,
+                resubmit_uncertain=args.resubmit_uncertain,
+                timeout=args.timeout,
+                api_key=api_key,
+                base_url=base_url,
+                max_concurrency=max(args.concurrency, 1),
+            )
+        except BatchInterrupted as stop:
+            summary, interrupted = stop.summary, True
+    if args.json:
+        emit_json({**summary.to_dict(), "ok": summary.ok and not interrupted})
+    else:
+        _print_summary(summary)
+        _report_problems(summary)
+    if interrupted:
+        raise Interrupted(
+            f"interrupted; {summary.images} of {summary.total} images done",
+            "resume with the same command (nothing submitted is submitted again)",
+            json_printed=args.json,
+        )
+    if summary.uncertain:
+        raise CommandFailed(
+            f"{len(summary.uncertain)} item(s) may have been submitted without their task id "
+            "arriving; they were not submitted again",
+            hint="check 'flux2 credits'; --resubmit-uncertain submits them again",
+            json_printed=args.json,
+        )
+    if summary.failed:
+        raise CommandFailed(
+            f"{len(summary.failed)} of {summary.total} item(s) failed (see {target}/index.html)",
+            json_printed=args.json,
+        )
+    return OK

@@ -1,0 +1,241 @@
+"""The ``flux2`` command line: arguments only (what each command does is in ``_commands``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from flux2 import __version__
+
+DEFAULT_CONCURRENCY = 8
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors name the command and stay short."""
+
+    def error(self, message: str) -> Any:
+        self.print_usage()
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Given before or after the command name; the top level holds the defaults, and the
+    # commands' copies default to SUPPRESS so they do not overwrite them.
+    default: Any = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="debug logging on stderr, and tracebacks for errors",
+    )
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=default,
+        help="the BFL API key (default: $BFL_API_KEY)",
+    )
+    group.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=default,
+        help="the API's base URL (default: $BFL_BASE_URL, else https://api.bfl.ai)",
+    )
+
+
+def _mock_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mock",
+        action="store_true",
+        help="run against a local emulator started in this process (no key or network "
+        "needed; images are drawn locally)",
+    )
+
+
+def _json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object")
+
+
+def _generation_options(parser: argparse.ArgumentParser, *, batch: bool) -> None:
+    scope = " (default for every line; a line's own value wins)" if batch else ""
+    group = parser.add_argument_group(
+        "generation options",
+        "Checked against the model's parameters in the pinned API spec; 'flux2 models' "
+        "lists them with their ranges.",
+    )
+    group.add_argument(
+        "-m", "--model", help=f"model name, e.g. flex, max, pro, klein-4b{scope} [flex]"
+    )
+    group.add_argument("--width", type=int, metavar="PX", help=f"output width in pixels{scope}")
+    group.add_argument("--height", type=int, metavar="PX", help=f"output height in pixels{scope}")
+    group.add_argument("--seed", type=int, help=f"seed, for repeatable results{scope}")
+    group.add_argument(
+        "--format",
+        dest="output_format",
+        metavar="FORMAT",
+        help=f"output image format: jpeg, png or webp{scope}",
+    )
+    group.add_argument("--guidance", type=float, help=f"guidance scale (flex){scope}")
+    group.add_argument("--steps", type=int, help=f"inference steps (flex){scope}")
+    group.add_argument(
+        "--safety-tolerance", type=int, metavar="N", help=f"moderation tolerance{scope}"
+    )
+    group.add_argument(
+        "--no-upsampling",
+        action="store_true",
+        help=f"send the prompt as written, without prompt upsampling{scope}",
+    )
+    group.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other request parameter of the model (VALUE is read as JSON when it "
+        "parses, else as text); repeatable",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up waiting for a task after this long (default 600)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="flux2",
+        description="Generate and edit images with Black Forest Labs' FLUX.2 API.",
+        epilog='Try it without a key: flux2 generate "a lighthouse at dawn" --mock -o '
+        "lighthouse.jpg. Exit codes: 0 success, 1 API or task failure, 2 bad usage or input, "
+        "130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"flux2 {__version__}")
+    _global_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    def command(name: str, help_text: str, description: str | None = None) -> Any:
+        sub = commands.add_parser(name, help=help_text, description=description or help_text)
+        _global_options(sub, top=False)
+        return sub
+
+    generate = command(
+        "generate",
+        "generate (or, with --image, edit) one image and save it",
+        "Generate an image, or edit input images, wait for it with live status, save it, and "
+        "print where, the seed and the cost.",
+    )
+    generate.add_argument("prompt", metavar="PROMPT", help="what to draw (or how to edit)")
+    generate.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        default=".",
+        help="file to write, or a directory to name the file after the task (default: the "
+        "current directory); a .png/.webp/.jpg extension also picks --format",
+    )
+    generate.add_argument(
+        "-i",
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATH_OR_URL",
+        help="an input image to edit or take as reference (a file or an http(s) URL); "
+        "repeat for several",
+    )
+    _generation_options(generate, batch=False)
+    _mock_option(generate)
+    _json_option(generate, "the result")
+
+    batch = command(
+        "batch",
+        "generate many images from a file of prompts; resumable",
+        "Generate one image per line of FILE (a prompt, or a JSON object of parameters such "
+        'as {"prompt": "...", "model": "klein-4b", "seed": 7}) into DIR, with at most N tasks '
+        "in flight. DIR/manifest.jsonl records every task before it is waited for: run the "
+        "same command again after an interruption and it resumes, never submitting anything "
+        "twice. DIR/index.html shows the results.",
+    )
+    batch.add_argument("file", metavar="FILE", help="the prompts: text or JSONL, one a line")
+    batch.add_argument(
+        "-o", "--out", required=True, metavar="DIR", help="where images, manifest and gallery go"
+    )
+    batch.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"tasks in flight at once (default {DEFAULT_CONCURRENCY}; the API allows 24)",
+    )
+    batch.add_argument(
+        "--resubmit-uncertain",
+        action="store_true",
+        help="submit again the items whose earlier submission may or may not have reached the "
+        "API (this may pay twice for them)",
+    )
+    _generation_options(batch, batch=True)
+    _mock_option(batch)
+    _json_option(batch, "a summary")
+
+    result = command(
+        "result",
+        "fetch a submitted task's image (waits while it runs)",
+        "Wait for a task submitted earlier and save its image. Give its polling URL (tasks "
+        "live on regional clusters that only the polling URL reaches) or its id.",
+    )
+    result.add_argument("task", metavar="TASK_ID_OR_POLLING_URL")
+    result.add_argument(
+        "-o", "--output", metavar="PATH", default=".", help="file or directory to write"
+    )
+    result.add_argument(
+        "--no-wait", action="store_true", help="print the task's status once; download nothing"
+    )
+    result.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="give up waiting after this long"
+    )
+    _json_option(result, "the result")
+
+    credits = command("credits", "show the account's credit balance")
+    _mock_option(credits)
+    _json_option(credits, "the balance")
+
+    models = command(
+        "models",
+        "list the models and their parameters, with ranges",
+        "The FLUX.2 models and their request parameters, read from the pinned API spec.",
+    )
+    models.add_argument("model", nargs="?", metavar="MODEL", help="show only this model")
+    _json_option(models, "the models")
+
+    mock = command(
+        "mock",
+        "run the local BFL API emulator until Ctrl-C",
+        "Serve the local emulator of the BFL API (submit, polling, results, credits) and "
+        "print its URL; point a client at it with --base-url or BFL_BASE_URL.",
+    )
+    mock.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    mock.add_argument("--port", type=int, default=0, help="API port (default: any free port)")
+    mock.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="multiplies the simulated generation times (0 = ready at once)",
+    )
+    mock.add_argument("--credits", type=float, default=None, help="the starting credit balance")
+    mock.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=ARG]",
+        help="a server-wide fault to inject (see the emulator's documentation); repeatable",
+    )
+
+    # Everything after "drift" goes to flux2.drift's own parser (main() passes it on).
+    commands.add_parser(
+        "drift",
+        help="compare a BFL OpenAPI document with the pinned spec (flux2 drift --help)",
+        add_help=False,
+        allow_abbrev=False,
+    )
+    return parser
