@@ -127,6 +127,7 @@ class AsyncClient(BaseClient):
 
     @property
     def is_closed(self) -> bool:
+        """Whether the connection pool is closed."""
         return self._http.is_closed
 
     async def __aenter__(self) -> Self:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 
 from . import decisions
 from ._flows import Checker, Context
-from ._logging import redact_url
+from ._logging import redact_httpx_logs, redact_url
 from ._version import __version__
 from .errors import InputError
 from .types import TaskResult
@@ -44,6 +45,10 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Sleep until ``event`` is set or ``seconds`` pass; whether it was set."""
+        return event.wait(max(0.0, seconds))
 
     async def asleep(self, seconds: float) -> None:
         import asyncio
@@ -167,7 +172,14 @@ class Options:
         )
 
 
-_UNSET: Any = object()
+class _NotGiven:
+    """Marks a ``with_options`` argument that was not given (``None`` can be a value)."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+_UNSET: Any = _NotGiven()
 
 
 def _checker(mode: StrictMode | None) -> Checker | None:
@@ -189,6 +201,7 @@ class BaseClient:
 
     def _configure(self, options: Options, clock: SystemClock, rng: random.Random) -> None:
         hosts = decisions.HostPolicy.for_base_url(options.base_url, options.trusted_hosts)
+        redact_httpx_logs()
         self._options = options
         self._clock = clock
         self._ctx = Context(
@@ -229,6 +242,7 @@ class BaseClient:
 
     @property
     def max_retries(self) -> int:
+        """How many times a failed request is retried (money-safe: see :class:`Client`)."""
         return self._options.max_retries
 
     @property
@@ -253,6 +267,7 @@ class BaseClient:
 
     @property
     def poll_schedule(self) -> decisions.PollSchedule:
+        """When tasks are polled (a :class:`flux2.PollSchedule`)."""
         return self._options.poll_schedule
 
     @property

@@ -144,6 +144,7 @@ class Client(BaseClient):
 
     @property
     def is_closed(self) -> bool:
+        """Whether the connection pool is closed."""
         return self._http.is_closed
 
     def __enter__(self) -> Self:
@@ -436,7 +437,7 @@ def _perform(
     if isinstance(action, Sleep):
         if cancel is None:
             clock.sleep(action.seconds)
-        elif cancel.wait(action.seconds):
+        elif clock.wait(cancel, action.seconds):
             raise Cancelled
         return None
     if isinstance(action, Stream):

@@ -53,3 +53,30 @@ def _is_secret_param(name: str) -> bool:
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A plain dict of ``headers`` with credentials replaced by ``***``."""
     return {k: (REDACTED if k.lower() in _HEADER_SECRETS else v) for k, v in headers.items()}
+
+
+class _RedactURLs(logging.Filter):
+    """Redacts URL arguments of log records. httpx logs every request's full URL at INFO,
+    which for a result download is a working signed link."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(_looks_like_url(a) for a in args):
+            record.args = tuple(redact_url(a) if _looks_like_url(a) else a for a in args)
+        return True
+
+
+def _looks_like_url(value: object) -> bool:
+    if type(value).__name__ == "URL":  # httpx.URL, without importing httpx here
+        return True
+    return isinstance(value, str) and value.startswith(("http://", "https://")) and "?" in value
+
+
+_FILTER = _RedactURLs()
+
+
+def redact_httpx_logs() -> None:
+    """Install the redacting filter on the ``httpx`` logger (once per process)."""
+    httpx_logger = logging.getLogger("httpx")
+    if _FILTER not in httpx_logger.filters:
+        httpx_logger.addFilter(_FILTER)

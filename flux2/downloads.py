@@ -12,7 +12,7 @@ import contextlib
 import io
 import os
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Final, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -22,14 +22,6 @@ from .inputs import SNIFF_BYTES, sniff_image_format
 from .types import RESULT_TTL_SECONDS
 
 __all__ = ["FileSink", "MemorySink", "Sink", "url_expiry"]
-
-_CONTENT_TYPE_EXTENSIONS: Final = {
-    "image/jpeg": ".jpg",
-    "image/jpg": ".jpg",
-    "image/png": ".png",
-    "image/webp": ".webp",
-    "image/gif": ".gif",
-}
 
 
 class NotAnImageError(Exception):
@@ -220,15 +212,12 @@ def url_expiry(url: str, end_time: float | None) -> float | None:
     if values:
         text = values[0].strip()
         try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             pass
+        else:
+            # SAS times are UTC [seen]; a bare one is read as UTC, not local time.
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     if end_time is not None:
         return end_time + RESULT_TTL_SECONDS
     return None
-
-
-def extension_for_content_type(content_type: str | None) -> str | None:
-    if not content_type:
-        return None
-    return _CONTENT_TYPE_EXTENSIONS.get(content_type.split(";", 1)[0].strip().lower())

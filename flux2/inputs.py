@@ -176,11 +176,18 @@ def _encode_str(text: str, where: str) -> EncodedImage:
             raise InputError(f"{where}: the data URI holds invalid base64", param=where)
         return encoded
     path = Path(text).expanduser()
-    if len(stripped) >= _B64_MIN_GUESS and stripped.isascii() and not path.exists():
+    if len(stripped) >= _B64_MIN_GUESS and stripped.isascii() and not _exists(path):
         encoded = _decode_b64(stripped, f"{where} (base64)", where)
         if encoded is not None:
             return encoded
     return _encode_path(path, where)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. a base64 string longer than a file name may be
+        return False
 
 
 def _decode_b64(text: str, source: str, where: str) -> EncodedImage | None:
