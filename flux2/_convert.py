@@ -73,25 +73,30 @@ def task_from_submit(body: Any, *, model: str, submitted_at: float) -> Task:
     try:
         if isinstance(body.get("polling_url"), str):
             answer = AsyncResponse.from_dict(_clean(body, "AsyncResponse"))
-            polling_url: str | None = answer.polling_url
-            webhook_url = None
-        else:
+            task_id, polling_url, webhook_url = answer.id, answer.polling_url, None
+            cost, input_mp, output_mp = answer.cost, answer.input_mp, answer.output_mp
+        elif isinstance(body.get("webhook_url"), str):
             # With webhook_url set, the answer carries no polling_url [doc].
-            hooked = AsyncWebhookResponse.from_dict(_clean(body, "AsyncWebhookResponse"))
-            answer_any: Any = hooked
-            polling_url, webhook_url = None, hooked.webhook_url
-            answer = answer_any
+            hooked = AsyncWebhookResponse.from_dict(
+                {"status": "", **_clean(body, "AsyncWebhookResponse")}
+            )
+            task_id, polling_url, webhook_url = hooked.id, None, hooked.webhook_url
+            cost, input_mp, output_mp = hooked.cost, hooked.input_mp, hooked.output_mp
+        else:
+            raise WireError(
+                f"the submit answer has neither polling_url nor webhook_url: {_preview(body)}"
+            )
     except KeyError as missing:
         raise WireError(f"the submit answer lacks {missing.args[0]!r}: {_preview(body)}") from None
-    if not isinstance(answer.id, str) or not answer.id:
+    if not isinstance(task_id, str) or not task_id:
         raise WireError(f"the submit answer has no task id: {_preview(body)}")
     return Task(
-        id=answer.id,
+        id=task_id,
         polling_url=polling_url,
         model=model,
-        cost=_unset_to_none(answer.cost),
-        input_mp=_unset_to_none(answer.input_mp),
-        output_mp=_unset_to_none(answer.output_mp),
+        cost=_unset_to_none(cost),
+        input_mp=_unset_to_none(input_mp),
+        output_mp=_unset_to_none(output_mp),
         webhook_url=webhook_url,
         submitted_at=submitted_at,
     )

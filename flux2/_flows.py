@@ -294,7 +294,17 @@ def api_request(
             ctx.clock.monotonic() - started,
         )
         if ctx.checker is not None:
-            ctx.checker.check(method, path_template, status, body)
+            try:
+                ctx.checker.check(method, path_template, status, body)
+            except Exception:
+                if submission_of is not None and response.is_success:
+                    # The task exists and is billed whatever its answer looked like.
+                    logger.error(
+                        "submission answered %s, which deviates from the spec: %r",
+                        status,
+                        body,
+                    )
+                raise
         if response.is_success or (task_body_ok and status in {422, 503} and is_task_body(body)):
             return APIResponse(status, response.headers, body)
 
@@ -428,7 +438,7 @@ def wait(
     schedule = ctx.schedule
     if task.submitted_at is not None:
         origin = task.submitted_at
-        delay = schedule.next_delay(task.model, ctx.clock.time() - origin)
+        delay = schedule.first_delay(task.model, ctx.clock.time() - origin)
     else:
         # Resumed from an id or polling URL: its age is unknown, it may be done already.
         origin = ctx.clock.time() - schedule.assumed_age(task.model)

@@ -646,6 +646,15 @@ class PollSchedule:
         window = self.window(model)
         return (self.window_lead * window[0] if window else 0.0) * self.scale
 
+    def first_delay(self, model: str | None, age: float) -> float:
+        """Seconds to wait before the first poll of a task of ``age`` seconds: none once it
+        may be done (a task persisted earlier and waited for again, say)."""
+        window = self.window(model)
+        scale = self.scale if self.scale > 0 else 1.0
+        if window is not None and max(0.0, age) / scale >= self.window_lead * window[0]:
+            return 0.0
+        return self.next_delay(model, age)
+
     def next_delay(self, model: str | None, age: float, progress: float | None = None) -> float:
         """Seconds to wait, from a task of ``age`` seconds, before polling it again."""
         scale = self.scale if self.scale > 0 else 1.0

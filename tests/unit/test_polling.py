@@ -242,6 +242,19 @@ def test_a_resumed_task_is_polled_at_once(run: Runner, api: FakeBFL) -> None:
     assert api.polls_made()[0].url.host == "api.eu2.bfl.ai"
 
 
+def test_a_task_persisted_earlier_is_polled_at_once(run: Runner, api: FakeBFL) -> None:
+    task = flux2.Task.from_dict(
+        {
+            "id": "task-4",
+            "polling_url": "https://api.eu2.bfl.ai/v1/get_result?id=task-4",
+            "model": "max",
+            "submitted_at": api.clock.now - 3600,
+        }
+    )
+    run("wait", task)
+    assert api.clock.sleeps == []
+
+
 def test_wait_takes_a_polling_url_or_an_id(run: Runner, api: FakeBFL) -> None:
     assert run("wait", "https://api.eu2.bfl.ai/v1/get_result?id=task-7").task_id == "task-7"
     assert run("wait", "task-8").task_id == "task-8"
