@@ -616,7 +616,7 @@ class PollSchedule:
     at most ``max_fine_interval`` (0.1 s when progress is reported).
 
     ``scale`` multiplies every figure: ``PollSchedule(scale=0.01)`` follows an emulator run at
-    ``speed=0.01``.
+    ``speed=0.01``; ``scale=0`` polls without pausing (for an emulator at ``speed=0``).
     """
 
     scale: float = 1.0
@@ -650,15 +650,17 @@ class PollSchedule:
         """Seconds to wait before the first poll of a task of ``age`` seconds: none once it
         may be done (a task persisted earlier and waited for again, say)."""
         window = self.window(model)
-        scale = self.scale if self.scale > 0 else 1.0
-        if window is not None and max(0.0, age) / scale >= self.window_lead * window[0]:
+        if self.scale <= 0:
+            return 0.0
+        if window is not None and max(0.0, age) / self.scale >= self.window_lead * window[0]:
             return 0.0
         return self.next_delay(model, age)
 
     def next_delay(self, model: str | None, age: float, progress: float | None = None) -> float:
         """Seconds to wait, from a task of ``age`` seconds, before polling it again."""
-        scale = self.scale if self.scale > 0 else 1.0
-        return self._next_delay_unscaled(model, max(0.0, age) / scale, progress) * scale
+        if self.scale <= 0:  # an emulator at speed=0: every task is ready at once
+            return 0.0
+        return self._next_delay_unscaled(model, max(0.0, age) / self.scale, progress) * self.scale
 
     def _next_delay_unscaled(self, model: str | None, age: float, progress: float | None) -> float:
         window = self.window(model)

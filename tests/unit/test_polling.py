@@ -88,6 +88,12 @@ def test_scale_shrinks_every_figure() -> None:
         )
 
 
+def test_scale_zero_never_pauses() -> None:
+    schedule = PollSchedule(scale=0)
+    assert schedule.first_delay("max", 0) == 0
+    assert schedule.next_delay("max", 0.001, 0.5) == 0
+
+
 def test_wait_reports_progress_and_returns_the_image(run: Runner, api: FakeBFL) -> None:
     api.polls = [
         {"status": "Pending", "progress": 0.2},
