@@ -391,7 +391,10 @@ class BatchSummary:
 
     directory: Path
     total: int
+    submitted: list[ItemState] = dataclasses.field(default_factory=list)
+    """Items submitted by this run."""
     done: list[ItemState] = dataclasses.field(default_factory=list)
+    """Items whose image this run saved (some may have been submitted by an earlier run)."""
     already_done: int = 0
     failed: list[ItemState] = dataclasses.field(default_factory=list)
     uncertain: list[ItemState] = dataclasses.field(default_factory=list)
@@ -407,6 +410,11 @@ class BatchSummary:
     @property
     def images(self) -> int:
         return len(self.done) + self.already_done
+
+    @property
+    def spent(self) -> float:
+        """Credits charged for the submissions of this run (1 credit = $0.01)."""
+        return sum(s.cost or 0.0 for s in self.submitted)
 
     def to_dict(self) -> dict[str, Any]:
         def row(state: ItemState) -> dict[str, Any]:
@@ -431,7 +439,8 @@ class BatchSummary:
             "uncertain": [row(s) for s in self.uncertain],
             "pending": self.pending,
             "interrupted": self.interrupted,
-            "cost": sum(s.cost or 0.0 for s in self.done),
+            "submitted": len(self.submitted),
+            "cost": self.spent,
         }
 
 
@@ -552,6 +561,7 @@ async def arun_batch(
             return None
         manifest.append("submitted", item.key, item.index, task=task.to_dict())
         state.phase, state.task, state.model, state.cost = "submitted", task, task.model, task.cost
+        summary.submitted.append(state)
         return task
 
     async def _finish(item: BatchItem, state: ItemState) -> None:

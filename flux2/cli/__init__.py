@@ -8,13 +8,14 @@ task failure, 2 bad usage or bad input, 130 interrupted. Errors are one or two l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from ._exit import FAILURE, USAGE, Outcome, classify
@@ -47,13 +48,29 @@ def _report(outcome: Outcome, *, json_mode: bool) -> None:
         print(json.dumps({"error": error}, indent=2, ensure_ascii=False), flush=True)
 
 
-def _debug_logging() -> None:
+@contextlib.contextmanager
+def _logging(debug: bool) -> Iterator[None]:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    for name in ("flux2", "httpx"):
-        logger = logging.getLogger(name)
+    loggers = [logging.getLogger("flux2")]
+    if debug:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        loggers.append(logging.getLogger("httpx"))
+    else:
+        # The library's warnings (an image whose format differs from its file name, an
+        # unknown task status...) as one readable line each.
+        handler.setFormatter(logging.Formatter("flux2: warning: %(message)s"))
+        handler.setLevel(logging.WARNING)
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
         logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
+        if debug:
+            logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,13 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": _commands.cmd_models,
         "mock": _commands.cmd_mock,
     }
-    if args.debug:
-        _debug_logging()
     json_mode = bool(getattr(args, "json", False))
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
-        return handlers[args.command](args)
+        with _logging(args.debug):
+            return handlers[args.command](args)
     except BrokenPipeError:
         # The reader went away (``flux2 models | head``): stop quietly, and keep Python from
         # complaining again when it flushes stdout at exit.

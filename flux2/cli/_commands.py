@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from flux2 import Client, GeneratedImage, Task, TaskTimeoutError
+from flux2 import Client, GeneratedImage, PollSchedule, Task, TaskTimeoutError
 
 from ._display import BatchProgress, TaskStatus
 from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError
@@ -25,6 +25,9 @@ MOCK_API_KEY: Final = "mock-key"
 # Simulated generation times under --mock, as a fraction of the live ones: the demo shows its
 # live status for a moment (flex takes about 8 s live [seen]) without making anyone wait.
 MOCK_SPEED: Final = 0.25
+# Scales the poll schedule, to follow an emulator run at a --speed other than 1 (the schedule
+# is fitted to live generation times).
+POLL_SCALE_ENV: Final = "FLUX2_POLL_SCALE"
 
 
 def out(text: str = "") -> None:
@@ -33,6 +36,12 @@ def out(text: str = "") -> None:
 
 def emit_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False), file=sys.stdout, flush=True)
+
+
+def credits_text(credits: float) -> str:
+    """``"10 credits ($0.10)"``; 1 credit is $0.01 [doc]."""
+    whole, _, cents = f"{credits / 100:.4f}".rstrip("0").partition(".")
+    return f"{credits:g} credits (${whole}.{cents.ljust(2, '0')})"
 
 
 # -- client and emulator --------------------------------------------------------------------
@@ -55,27 +64,48 @@ def emulator(**options: Any) -> Iterator[Any]:
         yield server
 
 
+def _poll_scale() -> float | None:
+    text = os.environ.get(POLL_SCALE_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = -1.0
+    if not 0 <= scale <= 1:
+        raise UsageError(f"{POLL_SCALE_ENV} must be a number from 0 to 1, got {text!r}")
+    return scale
+
+
 @contextlib.contextmanager
-def connection(args: argparse.Namespace) -> Iterator[tuple[str | None, str | None]]:
-    """The API key and base URL to use: the arguments, the environment, or (``--mock``) an
-    emulator running for the duration of the block."""
+def connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """The client settings to use: key and base URL from the arguments or the environment,
+    or (``--mock``) those of an emulator running for the duration of the block."""
+    scale = _poll_scale()
     if getattr(args, "mock", False):
         if args.base_url:
             raise UsageError("--mock and --base-url exclude each other")
         with emulator(api_key=MOCK_API_KEY, speed=MOCK_SPEED) as server:
-            yield MOCK_API_KEY, str(server.base_url)
+            yield {
+                "api_key": MOCK_API_KEY,
+                "base_url": str(server.base_url),
+                "poll_schedule": PollSchedule(scale=MOCK_SPEED if scale is None else scale),
+            }
         return
     if not (args.api_key or os.environ.get("BFL_API_KEY", "").strip()):
         raise UsageError(
             "no API key: set BFL_API_KEY or pass --api-key",
             "or try flux2 without a key against the local emulator: add --mock",
         )
-    yield args.api_key, args.base_url
+    options: dict[str, Any] = {"api_key": args.api_key, "base_url": args.base_url}
+    if scale is not None:
+        options["poll_schedule"] = PollSchedule(scale=scale)
+    yield options
 
 
 @contextlib.contextmanager
 def api_client(args: argparse.Namespace) -> Iterator[Client]:
-    with connection(args) as (api_key, base_url), Client(api_key, base_url=base_url) as client:
+    with connection(args) as options, Client(**options) as client:
         yield client
 
 
@@ -164,7 +194,7 @@ def output_target(path_text: str, params: dict[str, Any]) -> Path:
 def _image_json(image: GeneratedImage, path: Path) -> dict[str, Any]:
     task = image.task
     return {
-        "path": str(path),
+        "path": str(path.resolve()),
         "task_id": task.id,
         "polling_url": task.polling_url,
         "model": task.model,
@@ -186,7 +216,7 @@ def _print_image(image: GeneratedImage, path: Path, *, json_mode: bool) -> None:
     if image.seed is not None:
         facts.append(f"seed {image.seed}")
     if image.cost is not None:
-        facts.append(f"cost {image.cost:g} credits (${image.cost / 100:.2f})")
+        facts.append(f"cost {credits_text(image.cost)}")
     facts.append(f"task {image.task_id}")
     out("  " + " · ".join(facts))
 
@@ -268,7 +298,7 @@ def cmd_credits(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"credits": balance, "usd": round(balance / 100, 4)})
     else:
-        out(f"{balance:g} credits (${balance / 100:.2f})")
+        out(credits_text(balance))
     return OK
 
 
@@ -376,9 +406,8 @@ def _print_summary(summary: BatchSummary) -> None:
     parts = [f"{summary.images} of {summary.total} images in {summary.directory}"]
     if summary.already_done:
         parts.append(f"{len(summary.done)} new, {summary.already_done} done before")
-    cost = sum(s.cost or 0.0 for s in summary.done)
-    if summary.done:
-        parts.append(f"{cost:g} credits (${cost / 100:.2f}) this run")
+    if summary.submitted:
+        parts.append(f"{len(summary.submitted)} submitted for {credits_text(summary.spent)}")
     out("; ".join(parts))
     if summary.gallery:
         out(f"Gallery: {summary.gallery}")
@@ -401,7 +430,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if target.exists() and not target.is_dir():
         raise UsageError(f"--out {target} exists and is not a directory")
     interrupted = False
-    with connection(args) as (api_key, base_url), BatchProgress(live=not args.json) as progress:
+    with connection(args) as options, BatchProgress(live=not args.json) as progress:
         try:
             summary = run_batch(
                 items,
@@ -410,9 +439,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 on_event=progress,
                 resubmit_uncertain=args.resubmit_uncertain,
                 timeout=args.timeout,
-                api_key=api_key,
-                base_url=base_url,
-                max_concurrency=max(args.concurrency, 1),
+                max_concurrency=args.concurrency,
+                **options,
             )
         except BatchInterrupted as stop:
             summary, interrupted = stop.summary, True
