@@ -90,14 +90,22 @@ __all__ = [
 ]
 
 
+# Submodules loaded on first use (``flux2.registry`` reads the pinned spec).
+_LAZY_MODULES = ("registry", "webhooks", "conformance", "drift")
+
+
 def __getattr__(name: str) -> Any:
     # AsyncClient pulls in asyncio; blocking users do not pay for importing it.
     if name == "AsyncClient":
         from ._async_client import AsyncClient
 
         return AsyncClient
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'flux2' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), "AsyncClient"])
+    return sorted([*globals(), "AsyncClient", *_LAZY_MODULES])

@@ -178,6 +178,9 @@ def test_the_public_names_resolve() -> None:
     for name in flux2.__all__:
         assert getattr(flux2, name) is not None
     assert "AsyncClient" in dir(flux2)
+    code = "import flux2; print(len(flux2.registry.all_models()), flux2.webhooks.SIGNATURE_HEADER)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [str(len(flux2.registry.all_models())), "X-BFL-Signature"]
     with pytest.raises(AttributeError):
         flux2.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
 
