@@ -80,6 +80,7 @@ __all__ = [
     "ItemState",
     "Manifest",
     "arun_batch",
+    "format_credits",
     "make_items",
     "read_items",
     "run_batch",
@@ -727,6 +728,12 @@ figcaption { padding: 8px 10px; }
 """
 
 
+def format_credits(credits: float) -> str:
+    """``"10 credits ($0.10)"``; 1 credit is $0.01 [doc]."""
+    whole, _, cents = f"{credits / 100:.4f}".rstrip("0").partition(".")
+    return f"{credits:g} credits (${whole}.{cents.ljust(2, '0')})"
+
+
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
@@ -773,7 +780,7 @@ def write_gallery(directory: str | os.PathLike[str]) -> Path:
     summary = f"{images} image{'s' if images != 1 else ''}"
     if problems:
         summary += f", {problems} without an image"
-    summary += f"; {cost:g} credits (${cost / 100:.2f})"
+    summary += f"; {format_credits(cost)}"
     page = "\n".join(
         [
             "<!DOCTYPE html>",

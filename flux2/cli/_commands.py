@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from flux2 import Client, GeneratedImage, PollSchedule, Task, TaskTimeoutError
+from flux2.batch import format_credits
 
 from ._display import BatchProgress, TaskStatus
 from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError
@@ -36,12 +37,6 @@ def out(text: str = "") -> None:
 
 def emit_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False), file=sys.stdout, flush=True)
-
-
-def credits_text(credits: float) -> str:
-    """``"10 credits ($0.10)"``; 1 credit is $0.01 [doc]."""
-    whole, _, cents = f"{credits / 100:.4f}".rstrip("0").partition(".")
-    return f"{credits:g} credits (${whole}.{cents.ljust(2, '0')})"
 
 
 # -- client and emulator --------------------------------------------------------------------
@@ -216,7 +211,7 @@ def _print_image(image: GeneratedImage, path: Path, *, json_mode: bool) -> None:
     if image.seed is not None:
         facts.append(f"seed {image.seed}")
     if image.cost is not None:
-        facts.append(f"cost {credits_text(image.cost)}")
+        facts.append(f"cost {format_credits(image.cost)}")
     facts.append(f"task {image.task_id}")
     out("  " + " · ".join(facts))
 
@@ -298,7 +293,7 @@ def cmd_credits(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"credits": balance, "usd": round(balance / 100, 4)})
     else:
-        out(credits_text(balance))
+        out(format_credits(balance))
     return OK
 
 
@@ -407,7 +402,7 @@ def _print_summary(summary: BatchSummary) -> None:
     if summary.already_done:
         parts.append(f"{len(summary.done)} new, {summary.already_done} done before")
     if summary.submitted:
-        parts.append(f"{len(summary.submitted)} submitted for {credits_text(summary.spent)}")
+        parts.append(f"{len(summary.submitted)} submitted for {format_credits(summary.spent)}")
     out("; ".join(parts))
     if summary.gallery:
         out(f"Gallery: {summary.gallery}")
