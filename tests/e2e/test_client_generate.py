@@ -137,3 +137,20 @@ def test_bad_input_sends_nothing(emu: Any, tmp_path: Path) -> None:
             with pytest.raises(flux2.InputError):
                 client.generate("a fox", **kwargs)
     assert emu.requests == []
+
+
+def test_an_image_outlives_its_client(emu: Any, tmp_path: Path) -> None:
+    with client_for(emu) as client:
+        image = client.generate("a fox kept for later", model="klein-4b")
+    assert client.is_closed
+    assert image.save(tmp_path / "later.png").read_bytes()[:4] == b"\x89PNG"
+
+    async def made_async() -> flux2.GeneratedImage:
+        async with flux2.AsyncClient(
+            api_key=KEY, base_url=emu.base_url, poll_schedule=flux2.PollSchedule(scale=SPEED)
+        ) as aclient:
+            return await aclient.generate("an async fox kept for later", model="klein-4b")
+
+    async_image = asyncio.run(made_async())
+    assert async_image.content[:4] == b"\x89PNG"  # a blocking read of an async client's image
+    assert all(not r.has_key for r in emu.requests if r.origin == "delivery")
