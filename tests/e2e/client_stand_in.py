@@ -232,7 +232,8 @@ class StandIn:
             "status": "Ready",
             "progress": None,
             "result": {
-                "sample": f"{self.delivery_origin}/results/{task.id}.png?se={se}&sp=r&sig={sig}",
+                "sample": f"{self.delivery_origin}/results/{task.id}.{_fmt(task)[1]}"
+                f"?se={se}&sp=r&sig={sig}",
                 "prompt": task.prompt,
                 "seed": task.params.get("seed", 1234),
                 "start_time": task.created,
@@ -256,21 +257,22 @@ class StandIn:
 
     async def _deliver(self, request: Request) -> Response:
         await self._record(request)
-        task = self.tasks.get(request.path_params["name"].removesuffix(".png"))
+        task = self.tasks.get(request.path_params["name"].rsplit(".", 1)[0])
         if task is None:
             return Response(status_code=404)
         se = request.query_params.get("se", "")
         expired = datetime.strptime(se, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
         if time.time() > expired:
             return Response("AuthenticationFailed: signed expiry time has passed", 403)
-        data = _png(task.prompt)
+        pil_format, _, mime = _fmt(task)
+        data = _render(task.prompt, pil_format)
         if "truncated-download" in task.faults:
             return Response(
                 data[: len(data) // 2],
-                media_type="image/png",
+                media_type=mime,
                 headers={"content-length": str(len(data))},
             )
-        return Response(data, media_type="image/png")
+        return Response(data, media_type=mime)
 
     def _send_webhook(self, task: StandInTask) -> None:
         state = self._state(task)
@@ -302,11 +304,23 @@ def _listen() -> socket.socket:
     return sock
 
 
-def _png(prompt: str) -> bytes:
+_FORMATS = {
+    "jpeg": ("JPEG", "jpg", "image/jpeg"),
+    "png": ("PNG", "png", "image/png"),
+    "webp": ("WEBP", "webp", "image/webp"),
+}
+
+
+def _fmt(task: StandInTask) -> tuple[str, str, str]:
+    """PIL format, extension and MIME type of the task's output (JPEG unless asked [doc])."""
+    return _FORMATS.get(str(task.params.get("output_format") or "jpeg"), _FORMATS["jpeg"])
+
+
+def _render(prompt: str, pil_format: str) -> bytes:
     digest = hashlib.sha256(prompt.encode()).digest()
     image = Image.new("RGB", (64, 48), tuple(digest[:3]))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format=pil_format)
     return buffer.getvalue()
 
 

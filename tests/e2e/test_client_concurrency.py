@@ -96,4 +96,4 @@ def test_a_sync_batch_records_tasks_before_waiting_and_resumes_without_resubmitt
         assert result.image is not None
         result.image.save(tmp_path)
     assert len(emu.submissions()) == 8
-    assert len(list(tmp_path.glob("*.png"))) == 8
+    assert len(list(tmp_path.glob("*.jpg"))) == 8

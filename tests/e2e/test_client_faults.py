@@ -99,7 +99,7 @@ def test_a_truncated_download_leaves_no_file(client: flux2.Client, tmp_path: Pat
     hasty = client.with_options(max_retries=0)
     image = hasty.generate("short fox [[fault:truncated-download]]", model="klein-4b")
     with pytest.raises(flux2.DownloadError, match="incomplete"):
-        image.save(tmp_path / "fox.png")
+        image.save(tmp_path / "fox.jpg")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -36,7 +36,11 @@ def test_generate_and_save_a_real_image(emu: Any, tmp_path: Path) -> None:
     seen: list[flux2.TaskResult] = []
     with client_for(emu) as client:
         image = client.generate(
-            "a lighthouse at dawn", model="klein-4b", seed=7, on_progress=seen.append
+            "a lighthouse at dawn",
+            model="klein-4b",
+            seed=7,
+            output_format="png",
+            on_progress=seen.append,
         )
         saved = image.save(tmp_path)
     assert saved == tmp_path / f"{image.task_id}.png"
@@ -52,7 +56,7 @@ def test_generate_and_save_a_real_image(emu: Any, tmp_path: Path) -> None:
 
 def test_the_key_goes_to_the_api_and_polling_origins_only(emu: Any, tmp_path: Path) -> None:
     with client_for(emu) as client:
-        client.generate("a red fox", model="klein-9b").save(tmp_path / "fox.png")
+        client.generate("a red fox", model="klein-9b").save(tmp_path / "fox.jpg")
     for request in emu.requests:
         if request.origin == "delivery":
             assert not request.has_key
@@ -68,7 +72,7 @@ def test_edit_with_an_input_image_file(emu: Any, tmp_path: Path) -> None:
         content = image.content
     (submit,) = [r for r in emu.requests if r.method == "POST"]
     assert base64.b64decode(submit.json["input_image"]) == source.read_bytes()
-    assert Image.open(io.BytesIO(content)).format == "PNG"
+    assert Image.open(io.BytesIO(content)).format == "JPEG"  # the service's default format
 
 
 def test_async_generations_run_together(emu: Any, tmp_path: Path) -> None:
@@ -84,7 +88,7 @@ def test_async_generations_run_together(emu: Any, tmp_path: Path) -> None:
 
     images = asyncio.run(main())
     assert len({i.task_id for i in images}) == 6
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{i.task_id}.png" for i in images)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{i.task_id}.jpg" for i in images)
 
 
 def test_a_task_persisted_and_resumed_by_another_client(emu: Any, tmp_path: Path) -> None:
@@ -92,7 +96,7 @@ def test_a_task_persisted_and_resumed_by_another_client(emu: Any, tmp_path: Path
         stored = client.submit("a persisted fox", model="pro").to_dict()
     with client_for(emu) as other:
         image = other.wait(flux2.Task.from_dict(stored))
-        image.save(tmp_path / "fox.png")
+        image.save(tmp_path / "fox.jpg")
         again = other.wait(stored["polling_url"])
     assert image.task_id == again.task_id == stored["id"]
     assert len(emu.submissions()) == 1
@@ -141,7 +145,7 @@ def test_bad_input_sends_nothing(emu: Any, tmp_path: Path) -> None:
 
 def test_an_image_outlives_its_client(emu: Any, tmp_path: Path) -> None:
     with client_for(emu) as client:
-        image = client.generate("a fox kept for later", model="klein-4b")
+        image = client.generate("a fox kept for later", model="klein-4b", output_format="png")
     assert client.is_closed
     assert image.save(tmp_path / "later.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -149,8 +153,12 @@ def test_an_image_outlives_its_client(emu: Any, tmp_path: Path) -> None:
         async with flux2.AsyncClient(
             api_key=KEY, base_url=emu.base_url, poll_schedule=flux2.PollSchedule(scale=SPEED)
         ) as aclient:
-            return await aclient.generate("an async fox kept for later", model="klein-4b")
+            return await aclient.generate(
+                "an async fox kept for later", model="klein-4b", output_format="webp"
+            )
 
     async_image = asyncio.run(made_async())
-    assert async_image.content[:4] == b"\x89PNG"  # a blocking read of an async client's image
+    content = async_image.content  # a blocking read of an async client's image
+    assert content[:4] == b"RIFF"
+    assert content[8:12] == b"WEBP"
     assert all(not r.has_key for r in emu.requests if r.origin == "delivery")

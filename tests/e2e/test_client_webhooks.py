@@ -72,6 +72,6 @@ def test_a_webhook_submission_is_delivered_verified_and_downloaded(
         result = event.result.raise_for_status()
         assert result.ready
         saved = client.download(result, tmp_path)
-    assert saved == tmp_path / f"{task.id}.png"
+    assert saved == tmp_path / f"{task.id}.jpg"
     with pytest.raises(flux2.WebhookVerificationError):
         webhooks.verify(raw, headers, "another secret")
