@@ -44,7 +44,6 @@ from .errors import (
     TaskError,
     TaskFailedError,
     TaskNotFoundError,
-    UnknownModelError,
     UnprocessableEntityError,
     UntrustedHostError,
 )
@@ -199,10 +198,7 @@ def resolve_model(model: str | registry.Model | None) -> registry.Model:
         return model
     if not isinstance(model, str):
         raise InputError(f"model must be a model name, got {type(model).__name__}", param="model")
-    try:
-        return registry.get_model(model)
-    except registry.UnknownModelError as exc:
-        raise UnknownModelError(exc.name, exc.valid) from None
+    return registry.get_model(model)
 
 
 def _encode_slots(model: registry.Model, slots: Mapping[str, ImageInput]) -> list[EncodedImage]:

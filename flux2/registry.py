@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from ._spec import pinned_spec
+from .errors import UnknownModelError
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -35,15 +36,6 @@ __all__ = [
 DEFAULT_MODEL = "flex"
 _SUBMIT_PATH = re.compile(r"^/v1/(?P<endpoint>flux-2-(?P<name>[a-z0-9][a-z0-9.-]*))$")
 _IMAGE_SLOT = re.compile(r"^input_image(?:_(?P<n>\d+))?$")
-
-
-class UnknownModelError(ValueError):
-    """A model name that the pinned spec does not offer."""
-
-    def __init__(self, name: str, valid: list[str]) -> None:
-        self.name = name
-        self.valid = valid
-        super().__init__(f"unknown model {name!r}; valid models: {', '.join(valid)}")
 
 
 @attrs.frozen
@@ -269,7 +261,8 @@ def all_models() -> Mapping[str, Model]:
 def get_model(name: str | Model) -> Model:
     """Look a model up by short name (``"flex"``) or endpoint name (``"flux-2-flex"``).
 
-    Raises :class:`UnknownModelError` (a ``ValueError``) listing the valid names.
+    Raises :class:`flux2.UnknownModelError` (an ``InputError`` and ``ValueError``) listing the
+    valid names.
     """
     if isinstance(name, Model):
         return name
