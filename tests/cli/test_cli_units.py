@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import html
+import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from flux2 import registry
 from flux2.batch import Manifest, make_items, read_items, write_gallery
 from flux2.cli import main
 from flux2.cli._commands import generation_params, output_target
+from flux2.cli._display import BatchProgress, TaskStatus
 from flux2.cli._exit import (
     FAILURE,
     INTERRUPTED,
@@ -378,3 +381,54 @@ def test_the_gallery_escapes_prompts_and_file_names(tmp_path: Path) -> None:
     assert "model flex" in page
     assert "cost 10 credits" in page
     assert "Request Moderated &lt;by policy&gt;" in page
+
+
+# -- live display ---------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _ready(progress: float | None, status: str = "Pending") -> flux2.TaskResult:
+    return flux2.TaskResult(id="t-1", status=status, progress=progress)
+
+
+def test_no_live_status_off_a_terminal() -> None:
+    stream = io.StringIO()
+    with TaskStatus("flex", live=True, stream=stream) as status:
+        status.submitted("t-1", 10.0)
+        status(_ready(0.5))
+    assert stream.getvalue() == ""
+
+
+def test_a_plain_status_line_on_a_terminal_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "rich.progress", None)  # import fails: no rich
+    stream = _Terminal()
+    with TaskStatus("flex", live=True, stream=stream) as status:
+        status.submitted("t-1", 10.0)
+        status(_ready(0.5))
+        status(_ready(None, "Ready"))
+    text = stream.getvalue()
+    assert "\rflex: task t-1 submitted (10 credits)" in text
+    assert "\rflex: Pending 50%" in text
+    assert "\rflex: Ready" in text
+    assert text.endswith("\r")  # the status line is wiped at the end
+
+
+def test_batch_progress_logs_one_line_per_item_off_a_terminal(tmp_path: Path) -> None:
+    from flux2.batch import BatchEvent, ItemState
+
+    items = make_items(["a", "b"], lines=[1, 2])
+    stream = io.StringIO()
+    with BatchProgress(live=True, stream=stream) as progress:
+        progress(BatchEvent("planned", total=2))
+        done = ItemState(items[0].key, 0, phase="done", file="t1.jpg")
+        progress(BatchEvent("done", items[0], done))
+        failed = ItemState(items[1].key, 1, phase="failed", error="Request Moderated")
+        progress(BatchEvent("failed", items[1], failed))
+    assert stream.getvalue().splitlines() == [
+        "[1/2] done      line 1: t1.jpg",
+        "[2/2] failed    line 2: Request Moderated",
+    ]
