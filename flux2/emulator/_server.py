@@ -1,0 +1,397 @@
+"""The emulator's listeners: uvicorn serving the service on three loopback ports, from a
+background thread."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import IO, Any, Final, Self
+
+import uvicorn
+from starlette.types import Scope
+
+from flux2._spec import pinned_spec
+
+from ._faults import Fault, FaultSet, parse_faults
+from ._service import Config, Origins, Service
+from ._tasks import EmulatedTask, Origin, RecordedRequest, WebhookDelivery
+
+__all__ = ["Emulator", "serve"]
+
+# How long start() waits for the listeners before it gives up.
+_START_TIMEOUT: Final = 10.0
+# How long stop() lets requests in progress finish before it closes their connections.
+_STOP_GRACE: Final = 3.0
+# 24 tasks in flight per account for FLUX.2 [doc].
+DEFAULT_MAX_IN_FLIGHT: Final = 24
+# Result URLs expire 10 minutes after the task ends [doc][seen].
+DEFAULT_RESULT_TTL: Final = 600.0
+DEFAULT_CREDITS: Final = 1000.0
+_ORIGINS: Final[tuple[Origin, ...]] = ("api", "polling", "delivery")
+
+
+def _url_host(host: str) -> str:
+    """The host name URLs carry for a listen address (a wildcard is reached via loopback)."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a comparison, not a bind
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Emulator:
+    """A local stand-in for the BFL API: real HTTP on three loopback ports.
+
+    ``base_url`` takes submits, ``get_result`` and ``credits``; every task's ``polling_url``
+    points at ``polling_origin`` (another port of the same host: another origin, like the
+    regional clusters); result images come from ``delivery_origin`` through signed URLs that
+    expire and need no key. Use it as a context manager, or call :meth:`start` and
+    :meth:`stop`. Several emulators can run in one process.
+
+    ``api_key=None`` accepts any non-empty key. ``speed`` multiplies the simulated generation
+    times (0: ready at the first poll). ``faults`` are server-wide faults (see the package
+    documentation); ``result_size`` pads every result image to that many bytes; ``spec`` is an
+    OpenAPI document to serve instead of the pinned one.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        speed: float = 1.0,
+        credits: float = DEFAULT_CREDITS,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        faults: str | Fault | Iterable[str | Fault] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        result_size: int | None = None,
+        spec: Mapping[str, Any] | None = None,
+    ) -> None:
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            raise ValueError("api_key must be a non-empty string, or None to accept any key")
+        if not (isinstance(speed, int | float) and math.isfinite(speed) and speed >= 0):
+            raise ValueError(f"speed must be a number >= 0, got {speed!r}")
+        if not result_ttl >= 0:
+            raise ValueError(f"result_ttl must be >= 0 seconds, got {result_ttl!r}")
+        if not (isinstance(max_in_flight, int) and max_in_flight >= 1):
+            raise ValueError(f"max_in_flight must be a whole number >= 1, got {max_in_flight!r}")
+        if result_size is not None and result_size < 1:
+            raise ValueError(f"result_size must be a number of bytes >= 1, got {result_size!r}")
+        self._config = Config(
+            api_key=api_key,
+            speed=float(speed),
+            result_ttl=float(result_ttl),
+            max_in_flight=max_in_flight,
+            result_size=result_size,
+        )
+        self._initial_credits = float(credits)
+        self._initial_faults = parse_faults(faults)
+        self._host = host
+        self._port = port
+        self._spec = spec
+        self._service: Service | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sockets: list[socket.socket] = []
+        self._stopped = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind the three ports and serve; returns once the listeners accept connections."""
+        if self._service is not None:
+            raise RuntimeError("this emulator was already started")
+        ports = (self._port, 0, 0)
+        try:
+            self._sockets = [_listen(self._host, port) for port in ports]
+        except OSError:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets = []
+            raise
+        bound = [int(sock.getsockname()[1]) for sock in self._sockets]
+        name = _url_host(self._host)
+        urls = [f"http://{name}:{port}" for port in bound]
+        origins = Origins(
+            api=urls[0],
+            polling=urls[1],
+            delivery=urls[2],
+            by_port=dict(zip(bound, _ORIGINS, strict=True)),
+        )
+        self._service = Service(
+            self._config,
+            origins,
+            credits=self._initial_credits,
+            faults=self._initial_faults,
+            spec=self._spec if self._spec is not None else pinned_spec(),
+            close_connection=self._close_connection,
+        )
+        config = uvicorn.Config(
+            self._service.app,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            ws="none",
+            loop="asyncio",
+            timeout_graceful_shutdown=math.ceil(_STOP_GRACE),
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": self._sockets},
+            name=f"flux2-emulator-{bound[0]}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the emulator did not start within {_START_TIMEOUT:g} s")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the ports. Pending webhook deliveries are dropped."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._service is not None:
+            self._service.begin_stop()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(_STOP_GRACE + 2)
+            if self._thread.is_alive() and self._server is not None:
+                self._server.force_exit = True
+                self._thread.join(5)
+        for sock in self._sockets:
+            sock.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        if self._service is None:
+            return "<Emulator (not started)>"
+        state = "stopped" if self._stopped else "running"
+        return f"<Emulator {self._service.origins.api} {state}>"
+
+    def _close_connection(self, scope: Scope) -> bool:
+        """Close the client connection that ``scope`` arrived on (a dropped answer)."""
+        server = self._server
+        client = scope.get("client")
+        if server is None or client is None:
+            return False
+        for connection in list(server.server_state.connections):
+            if getattr(connection, "client", None) == tuple(client):
+                connection.transport.close()
+                return True
+        return False
+
+    @property
+    def _running(self) -> Service:
+        if self._service is None:
+            raise RuntimeError(
+                "the emulator is not started: use it in a with block or call start()"
+            )
+        return self._service
+
+    # -- where it listens ----------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT`` of the API: submit, ``get_result``, ``credits``."""
+        return self._running.origins.api
+
+    @property
+    def polling_origin(self) -> str:
+        """The origin every task's ``polling_url`` points at."""
+        return self._running.origins.polling
+
+    @property
+    def delivery_origin(self) -> str:
+        """The origin of the signed result URLs."""
+        return self._running.origins.delivery
+
+    # -- settings ------------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> str | None:
+        """The accepted key (None: any non-empty key)."""
+        return self._config.api_key
+
+    @property
+    def speed(self) -> float:
+        return self._config.speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"speed must be a number >= 0, got {value!r}")
+        self._config.speed = float(value)
+
+    @property
+    def result_ttl(self) -> float:
+        return self._config.result_ttl
+
+    @result_ttl.setter
+    def result_ttl(self, value: float) -> None:
+        self._config.result_ttl = float(value)
+
+    @property
+    def max_in_flight(self) -> int:
+        return self._config.max_in_flight
+
+    @max_in_flight.setter
+    def max_in_flight(self, value: int) -> None:
+        self._config.max_in_flight = int(value)
+
+    @property
+    def credits(self) -> float:
+        """The balance: starts at ``credits``, goes down by each submit's cost."""
+        if self._service is None:
+            return self._initial_credits
+        with self._service.lock:
+            return self._service.credits
+
+    @credits.setter
+    def credits(self, value: float) -> None:
+        if self._service is None:
+            self._initial_credits = float(value)
+            return
+        with self._service.lock:
+            self._service.credits = float(value)
+
+    def set_faults(self, *faults: str | Fault | Iterable[str | Fault]) -> None:
+        """Replace the server-wide faults (``set_faults()`` clears them); counts start anew."""
+        parsed: list[Fault] = []
+        for item in faults:
+            parsed.extend(parse_faults(item))
+        if self._service is None:
+            self._initial_faults = tuple(parsed)
+            return
+        with self._service.lock:
+            self._service.server_faults = FaultSet(parsed)
+
+    @property
+    def faults(self) -> tuple[str, ...]:
+        """The server-wide faults in force, written as ``NAME=ARG``."""
+        if self._service is None:
+            return tuple(f.spec for f in self._initial_faults)
+        with self._service.lock:
+            return tuple(f.spec for f in self._service.server_faults.faults)
+
+    # -- what happened -------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, on every origin, in order of arrival (a copy)."""
+        if self._service is None:
+            return []
+        with self._service.lock:
+            return list(self._service.requests)
+
+    @property
+    def tasks(self) -> dict[str, EmulatedTask]:
+        """The tasks created, by id (a copy of the mapping; the tasks are live)."""
+        if self._service is None:
+            return {}
+        with self._service.lock:
+            return dict(self._service.tasks)
+
+    def submissions(self, prompt: str | None = None) -> list[EmulatedTask]:
+        """Tasks created, in order, optionally only those with exactly this prompt: what was
+        submitted (and billed), to assert that something was submitted exactly once."""
+        return [t for t in self.tasks.values() if prompt is None or t.prompt == prompt]
+
+    @property
+    def webhooks(self) -> list[WebhookDelivery]:
+        """Every webhook delivery attempt (a copy)."""
+        if self._service is None:
+            return []
+        with self._service.lock:
+            return list(self._service.webhooks)
+
+    def sample_url(self, task: EmulatedTask | str) -> str:
+        """The signed result URL of a task, as a poll would give it once the task is Ready."""
+        service = self._running
+        found = task if isinstance(task, EmulatedTask) else service.tasks[task]
+        return service.sample_url(found)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api_key: str | None = None,
+    speed: float = 1.0,
+    credits: float = DEFAULT_CREDITS,
+    result_ttl: float = DEFAULT_RESULT_TTL,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    faults: str | Iterable[str] | None = None,
+    result_size: int | None = None,
+    out: IO[str] | None = None,
+) -> None:
+    """Run an emulator until Ctrl-C (``flux2 mock``), saying where it listens."""
+    stream = out if out is not None else sys.stdout
+    emulator = Emulator(
+        api_key,
+        speed=speed,
+        credits=credits,
+        result_ttl=result_ttl,
+        max_in_flight=max_in_flight,
+        faults=faults,
+        host=host,
+        port=port,
+        result_size=result_size,
+    )
+    with emulator:
+        key = api_key if api_key is not None else "any-key"
+        lines = [
+            f"flux2 emulator of the BFL API at {emulator.base_url}",
+            f"  polling {emulator.polling_origin}, results {emulator.delivery_origin}",
+            f"  key: {'any non-empty key' if api_key is None else 'the one given'}; "
+            f"speed x{speed:g}; {credits:g} credits"
+            + (f"; faults: {', '.join(emulator.faults)}" if emulator.faults else ""),
+            "Try, in another terminal:",
+            f"  BFL_BASE_URL={emulator.base_url} BFL_API_KEY={key if api_key is None else '...'}"
+            ' flux2 generate "a lighthouse at dawn" -o lighthouse.jpg',
+            "Ctrl-C stops it.",
+        ]
+        print("\n".join(lines), file=stream, flush=True)
+        thread = emulator._thread
+        with contextlib.suppress(KeyboardInterrupt):
+            while thread is not None and thread.is_alive():
+                thread.join(0.5)
+    print("flux2 emulator stopped", file=stream, flush=True)
