@@ -38,7 +38,7 @@ from flux2._wire import AUTH_HEADER, CREDITS_PATH, RESULT_PATH
 from flux2.registry import Model, models_from_spec
 
 from . import _images, _policy
-from ._faults import Fault, FaultError, FaultSet, parse_markers
+from ._faults import Fault, FaultError, FaultSet, Markers, parse_markers
 from ._tasks import (
     IN_FLIGHT_UNKNOWN,
     EmulatedTask,
@@ -401,14 +401,13 @@ class Service:
         with self.lock:
             busy = self.in_flight(now)
             if len(busy) >= self.config.max_in_flight:
-                wait = min(t.end_time for t in busy) - now if busy else _RETRY_AFTER
-                headers = {"retry-after": str(max(0, math.ceil(wait)))}
-                if not any(t.stuck for t in busy) or wait > 0:
-                    headers = {"retry-after": str(max(0, round(wait)))}
+                # Ask to come back when the first task in flight ends (stuck ones never do).
+                ends = [t.end_time for t in busy if not t.stuck]
+                wait = min(ends) - now if ends else _RETRY_AFTER * self.config.speed
                 return _detail(
                     f"Too many tasks in flight: at most {self.config.max_in_flight}",
                     429,
-                    headers,
+                    {"retry-after": str(max(0, round(wait)))},
                 )
             if self.credits < task.cost:
                 return _detail("Insufficient credits", 402)
@@ -433,7 +432,7 @@ class Service:
         model: Model,
         body: dict[str, Any],
         validator: BodyValidator,
-        markers: Any,
+        markers: Markers,
         server_outcome: tuple[Fault, ...],
     ) -> EmulatedTask:
         task_id = str(uuid.uuid4())
@@ -561,14 +560,14 @@ class Service:
         }
 
     def _result(self, task: EmulatedTask) -> dict[str, Any]:
-        end = task.end_time
+        start, end = round(task.start_time, 3), round(task.end_time, 3)
         return {
             "sample": self.sample_url(task),
             "prompt": task.used_prompt,
             "seed": task.seed,
-            "start_time": round(task.start_time, 3),
-            "end_time": round(end, 3),
-            "duration": round(end - task.start_time, 3),
+            "start_time": start,
+            "end_time": end,
+            "duration": round(end - start, 3),
         }
 
     # -- delivery ------------------------------------------------------------------------
