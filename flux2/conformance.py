@@ -24,6 +24,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from .errors import Flux2Error
+
 __all__ = [
     "ConformanceError",
     "Deviation",
@@ -39,7 +41,7 @@ class Flux2ConformanceWarning(UserWarning):
     """An API answer deviates from the pinned spec (strict mode, ``on_deviation="warn"``)."""
 
 
-class ConformanceError(Exception):
+class ConformanceError(Flux2Error):
     """An API answer deviates from the pinned spec (strict mode, ``on_deviation="error"``).
 
     ``deviations`` lists every deviation found in that answer; ``status_code`` and ``body`` are
