@@ -3,6 +3,7 @@ background thread."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import socket
@@ -62,6 +63,31 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, woken at once by :meth:`wake_to_exit` rather than at its next tick
+    (it looks for ``should_exit`` every 0.1 s): stopping an emulator is part of every test."""
+
+    _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self._wake.wait()
+
+    def wake_to_exit(self) -> None:
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(wake.set)
+
+
 class Emulator:
     """A local stand-in for the BFL API: real HTTP on three loopback ports.
 
@@ -114,7 +140,7 @@ class Emulator:
         self._port = port
         self._spec = spec
         self._service: Service | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._sockets: list[socket.socket] = []
         self._stopped = False
@@ -159,7 +185,7 @@ class Emulator:
             loop="asyncio",
             timeout_graceful_shutdown=math.ceil(_STOP_GRACE),
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         self._server = server
         self._thread = threading.Thread(
             target=server.run,
@@ -184,7 +210,7 @@ class Emulator:
         if self._service is not None:
             self._service.begin_stop()
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.wake_to_exit()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(_STOP_GRACE + 2)
             if self._thread.is_alive() and self._server is not None:
