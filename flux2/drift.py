@@ -349,7 +349,7 @@ def _collect(  # noqa: PLR0917
             facts.deprecated = facts.deprecated or bool(value)
         elif _is_text(key):
             if not in_ref:
-                facts.texts[key if top else f"{key} (in {'anyOf' if depth else ''})"] = value
+                facts.texts[key if top else f"{key} (of an alternative)"] = value
         elif not in_ref or top:
             facts.other.setdefault(key, value)
 
