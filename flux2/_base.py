@@ -62,7 +62,8 @@ def _env_strict(value: str | None) -> StrictMode | None:
     lowered = value.strip().lower()
     if lowered in {"", "0", "false", "no", "off"}:
         return None
-    return "warn" if lowered == "warn" else "error"
+    # Strict mode reports by default; it raises only when asked to (FLUX2_STRICT=error).
+    return "error" if lowered == "error" else "warn"
 
 
 def _strict_mode(strict: bool | str | None) -> StrictMode | None:
@@ -70,10 +71,10 @@ def _strict_mode(strict: bool | str | None) -> StrictMode | None:
         return _env_strict(os.environ.get("FLUX2_STRICT"))
     if strict is False:
         return None
-    if strict is True or strict == "error":
-        return "error"
-    if strict == "warn":
+    if strict is True or strict == "warn":
         return "warn"
+    if strict == "error":
+        return "error"
     raise InputError(
         f"strict must be True, False, 'warn' or 'error', got {strict!r}", param="strict"
     )

@@ -54,8 +54,8 @@ class Client(BaseClient):
     - ``timeout`` (60 s, 10 s to connect): per HTTP request; a number or an ``httpx.Timeout``.
     - ``wait_timeout`` (600 s): default deadline of :meth:`wait` and :meth:`generate`.
     - ``poll_schedule``: a :class:`flux2.PollSchedule` (when to poll a task).
-    - ``strict``: check every response against the pinned spec (``"warn"``, or ``True`` /
-      ``"error"`` to raise on a deviation).
+    - ``strict``: check every response against the pinned spec and warn once per deviation
+      (``True`` or ``"warn"``; ``FLUX2_STRICT=1``), or raise on one (``"error"``).
     - ``max_concurrency`` (24, the documented per-account limit): tasks in flight at once
       through :meth:`generate` and :meth:`generate_many`, across threads.
     - ``http_client``: an ``httpx.Client`` to send through (you keep ownership of it).

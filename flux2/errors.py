@@ -19,6 +19,8 @@ Flux2Error
  ├── APIConnectionError .................... no answer: the connection failed or broke
  │    └── APITimeoutError .................. no answer in time
  ├── SubmissionUncertainError .............. a submission may have created (and billed) a task
+ ├── ConformanceError ...................... strict="error": an answer deviates from the spec
+ │                                           (in flux2.conformance, loaded only in strict mode)
  ├── TaskError ............................. the task itself ended badly; carries task_id
  │    ├── TaskFailedError .................. status Error / Failed
  │    ├── RequestModeratedError ............ the input was refused (retrying will not help)

@@ -43,7 +43,12 @@ def test_settings_come_from_arguments_then_environment_then_defaults(
     assert client.base_url == "https://proxy.example.com"
     assert client.strict == "warn"
     assert flux2.Client(base_url="https://other.example.com", strict=False).strict is None
-    assert flux2.Client(strict=True).strict == "error"
+    assert flux2.Client(strict=True).strict == "warn"
+    assert flux2.Client(strict="error").strict == "error"
+    monkeypatch.setenv("FLUX2_STRICT", "1")
+    assert flux2.Client().strict == "warn"
+    monkeypatch.setenv("FLUX2_STRICT", "error")
+    assert flux2.Client().strict == "error"
 
 
 def test_a_missing_key_is_a_clear_error() -> None:
@@ -143,12 +148,15 @@ def test_redaction() -> None:
 
 
 def test_strict_mode_checks_answers_against_the_spec(api: FakeBFL) -> None:
-    from flux2.conformance import ConformanceError
+    from flux2.conformance import ConformanceError, Flux2ConformanceWarning
 
     api.polls = [{"status": "Generating"}, {"status": "Ready"}]
     lenient = make_client(api)
     lenient.generate("a fox")  # an in-flight status the spec lacks is fine when lenient
-    strict = make_client(api, strict=True)
+    warning = make_client(api, strict=True)
+    with pytest.warns(Flux2ConformanceWarning, match="Generating"):
+        warning.generate("a fox")
+    strict = make_client(api, strict="error")
     with pytest.raises(ConformanceError, match="Generating"):
         strict.generate("a fox")
 
