@@ -235,7 +235,12 @@ def _send_following(ctx: Context, request: httpx.Request, *, key: bool) -> Flow[
 
 
 def _transport_error(
-    method: str, url: str, exc: BaseException, submission_of: str | None
+    method: str,
+    url: str,
+    exc: BaseException,
+    submission_of: str | None,
+    *,
+    action: str | None = None,
 ) -> Exception:
     shown = redact_url(url)
     if submission_of is not None and not decisions.was_not_sent(exc):
@@ -248,7 +253,8 @@ def _transport_error(
         )
     kind = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     what = "timed out" if kind is APITimeoutError else "failed"
-    return kind(f"{method} {shown} {what}: {type(exc).__name__}: {exc}", method=method, url=shown)
+    doing = f"{action} ({method} {shown})" if action else f"{method} {shown}"
+    return kind(f"{doing} {what}: {type(exc).__name__}: {exc}", method=method, url=shown)
 
 
 def api_request(
@@ -523,7 +529,9 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
                 yield Sleep(delay)
                 attempt += 1
                 continue
-            raise _transport_error("GET", url, exc, None) from exc
+            raise _transport_error(
+                "GET", url, exc, None, action="the download of the result image"
+            ) from exc
         response = outcome.response
         status = response.status_code
         if response.is_success:
