@@ -11,8 +11,8 @@ construction, and :mod:`flux2.decisions` holds them.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Generator
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlencode, urljoin
 
 import httpx
@@ -181,9 +181,44 @@ class APIResponse:
 
 # --- requests ------------------------------------------------------------------------------
 
+# Slices of a large request body handed to the transport. httpcore's socket writes copy the
+# unsent rest of a buffer after every partial send, so one 200 MB body (eight 12 MP input
+# images) would be copied again and again, with a second full copy alive at each step; slices
+# bound that to one slice (scripts/bench, scenario "inputs").
+BODY_SLICE: Final = 256 * 1024
+
+
+class RequestBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A request body sent from its pieces, slice by slice, never joined into one buffer.
+
+    Re-iterable, so a submission retried because it provably never left is sent whole again.
+    """
+
+    def __init__(self, parts: Sequence[bytes | bytearray]) -> None:
+        self._parts = tuple(parts)
+        self.size = sum(len(part) for part in self._parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for part in self._parts:
+            if len(part) <= BODY_SLICE:
+                yield bytes(part)
+                continue
+            with memoryview(part) as view:
+                for start in range(0, len(view), BODY_SLICE):
+                    yield bytes(view[start : start + BODY_SLICE])
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self:
+            yield chunk
+
 
 def _build(
-    ctx: Context, method: str, url: str, *, with_key: bool, content: bytes | None = None
+    ctx: Context,
+    method: str,
+    url: str,
+    *,
+    with_key: bool,
+    content: bytes | RequestBody | None = None,
 ) -> httpx.Request:
     headers = {"user-agent": ctx.user_agent, "accept": "application/json"}
     if content is not None:
@@ -193,13 +228,14 @@ def _build(
         ctx.hosts.check_api_url(url)
         headers[AUTH_HEADER] = ctx.api_key
     # Requests are built here, not by an httpx client, so the timeout travels with each one.
-    return httpx.Request(
-        method,
-        url,
-        headers=headers,
-        content=content,
-        extensions={"timeout": ctx.timeout.as_dict()},
-    )
+    extensions = {"timeout": ctx.timeout.as_dict()}
+    if isinstance(content, RequestBody):
+        # httpx fills in no headers for a request given as a stream.
+        target = httpx.URL(url)
+        headers["host"] = target.netloc.decode("ascii")
+        headers["content-length"] = str(content.size)
+        return httpx.Request(method, target, headers=headers, stream=content, extensions=extensions)
+    return httpx.Request(method, url, headers=headers, content=content, extensions=extensions)
 
 
 def _body_of(response: httpx.Response) -> Any:
@@ -263,7 +299,7 @@ def api_request(
     url: str,
     *,
     path_template: str,
-    content: bytes | None = None,
+    content: bytes | RequestBody | None = None,
     deadline: float | None = None,
     task_body_ok: bool = False,
     submission_of: str | None = None,
@@ -364,12 +400,13 @@ def submit(ctx: Context, request: decisions.SubmitRequest) -> Flow[Task]:
     """POST a validated request; never sent twice unless provably not received."""
     url = ctx.base_url + request.model.path
     logger.debug("submitting to %s: %s", request.model.path, request.summary())
+    parts = request.body_parts()
     answer = yield from api_request(
         ctx,
         "POST",
         url,
         path_template=request.model.path,
-        content=request.body(),
+        content=bytes(parts[0]) if len(parts) == 1 else RequestBody(parts),
         submission_of=request.model.name,
     )
     try:

@@ -115,17 +115,23 @@ class SubmitRequest:
         return "webhook_url" in self.params
 
     def body(self) -> bytes:
-        """The JSON body. Image values are spliced in as the base64 bytes they already are,
-        so a large input is not copied into an intermediate ``str``."""
+        """The JSON body, in one piece (see :meth:`body_parts`)."""
+        parts = self.body_parts()
+        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+
+    def body_parts(self) -> list[bytes | bytearray]:
+        """The JSON body as pieces that concatenate to it: the fields, then each image's base64
+        value as the buffer it already is. Sent piece by piece, a large input is held once,
+        not also as a ``str``, a JSON document, or a joined body."""
         fields = {"prompt": self.prompt, **self.params}
         head = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
         if not self.images:
-            return head
+            return [head]
         parts: list[bytes | bytearray] = [head[:-1]]
         for slot, image in zip(self.model.image_slots, self.images, strict=False):
-            parts += [b',"', slot.encode(), b'":"', image.value, b'"']
+            parts += [b',"' + slot.encode() + b'":"', image.value, b'"']
         parts.append(b"}")
-        return b"".join(parts)
+        return parts
 
     def summary(self) -> dict[str, Any]:
         """The body as a log-safe dict: images and the webhook secret are described, not shown."""
