@@ -9,6 +9,7 @@ What flux2 reads, and with which JSON type, is declared in ``flux2._wire.RESPONS
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,8 +123,7 @@ def result_from_body(body: Any, *, task_id: str | None = None) -> TaskResult:
         clean["id"] = task_id
     # The generated enum is closed; the status is kept as read above and the model gets a
     # stand-in so the rest of the body still parses.
-    known = {s.value for s in StatusResponse}
-    clean["status"] = status if status in known else StatusResponse.PENDING.value
+    clean["status"] = status if status in _known_statuses() else StatusResponse.PENDING.value
     parsed = ResultResponse.from_dict(clean)
 
     details_obj = _unset_to_none(parsed.details)
@@ -158,6 +158,13 @@ def result_from_body(body: Any, *, task_id: str | None = None) -> TaskResult:
         preview=preview,
         raw=dict(body),
     )
+
+
+@functools.cache
+def _known_statuses() -> frozenset[str]:
+    from flux2_generated.models.status_response import StatusResponse
+
+    return frozenset(s.value for s in StatusResponse)
 
 
 def credits_from_body(body: Any) -> float:

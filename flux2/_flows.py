@@ -10,6 +10,7 @@ construction, and :mod:`flux2.decisions` holds them.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from typing import Any, Final, Protocol, TypeVar
@@ -328,13 +329,14 @@ def api_request(
 
         body = _body_of(response)
         status = response.status_code
-        logger.debug(
-            "%s %s -> %d in %.3f s",
-            method,
-            redact_url(url),
-            status,
-            ctx.clock.monotonic() - started,
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # redacting a URL costs more than the check
+            logger.debug(
+                "%s %s -> %d in %.3f s",
+                method,
+                redact_url(url),
+                status,
+                ctx.clock.monotonic() - started,
+            )
         if ctx.checker is not None:
             try:
                 ctx.checker.check(method, path_template, status, body)
@@ -399,7 +401,8 @@ def _log_retry(
 def submit(ctx: Context, request: decisions.SubmitRequest) -> Flow[Task]:
     """POST a validated request; never sent twice unless provably not received."""
     url = ctx.base_url + request.model.path
-    logger.debug("submitting to %s: %s", request.model.path, request.summary())
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("submitting to %s: %s", request.model.path, request.summary())
     parts = request.body_parts()
     answer = yield from api_request(
         ctx,

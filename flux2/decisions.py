@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import functools
 import ipaddress
 import json
 import math
@@ -337,6 +338,9 @@ def _check_output_size(model: registry.Model, chosen: Mapping[str, Any]) -> None
 BFL_DOMAIN: Final = "bfl.ai"
 
 
+# Cached: every request's URL is checked two or three times on its way out (the flow, then
+# where the key is attached), and the same few hosts come back for every task.
+@functools.lru_cache(maxsize=256)
 def _host_of(url: str) -> tuple[str, str, str]:
     """``(scheme, host, userinfo)`` of ``url``, lower-cased; ValueError when unparseable."""
     parts = urlsplit(url)
@@ -346,6 +350,7 @@ def _host_of(url: str) -> tuple[str, str, str]:
     return parts.scheme.lower(), host, userinfo
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback name or address (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost":
