@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_stand_in import start_emulator
 
 import flux2
+from flux2.emulator import Emulator
 
 KEY = "test-key"
 SPEED = 0.01
@@ -20,7 +20,7 @@ LIMIT = 4
 
 @pytest.fixture
 def emu() -> Iterator[Any]:
-    with start_emulator(api_key=KEY, speed=SPEED, max_in_flight=LIMIT) as server:
+    with Emulator(api_key=KEY, speed=SPEED, max_in_flight=LIMIT) as server:
         yield server
 
 

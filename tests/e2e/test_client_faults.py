@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from client_stand_in import start_emulator
 
 import flux2
+from flux2.emulator import Emulator
 
 KEY = "test-key"
 SPEED = 0.002
@@ -20,7 +20,7 @@ SPEED = 0.002
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Any]:
-    with start_emulator(api_key=KEY, speed=SPEED) as server:
+    with Emulator(api_key=KEY, speed=SPEED) as server:
         yield server
 
 

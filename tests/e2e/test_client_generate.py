@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_stand_in import start_emulator
 from PIL import Image
 
 import flux2
+from flux2.emulator import Emulator
 
 KEY = "test-key"
 SPEED = 0.002
@@ -22,7 +22,7 @@ SPEED = 0.002
 
 @pytest.fixture
 def emu() -> Iterator[Any]:
-    with start_emulator(api_key=KEY, speed=SPEED) as server:
+    with Emulator(api_key=KEY, speed=SPEED) as server:
         yield server
 
 

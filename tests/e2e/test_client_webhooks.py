@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_stand_in import start_emulator
 
 import flux2
 from flux2 import webhooks
+from flux2.emulator import Emulator
 
 KEY = "test-key"
 SPEED = 0.002
@@ -56,7 +56,7 @@ def test_a_webhook_submission_is_delivered_verified_and_downloaded(
     receiver: Receiver, tmp_path: Path
 ) -> None:
     with (
-        start_emulator(api_key=KEY, speed=SPEED) as emu,
+        Emulator(api_key=KEY, speed=SPEED) as emu,
         flux2.Client(api_key=KEY, base_url=emu.base_url) as client,
     ):
         task = client.submit(
