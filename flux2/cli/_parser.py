@@ -56,16 +56,35 @@ def _json_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object")
 
 
+def _models_with(param: str) -> str:
+    """The models whose request schema in the pinned spec has ``param``, for help texts."""
+    from flux2 import registry
+
+    names = [m.name for m in registry.all_models().values() if param in m.params]
+    return ", ".join(names) if names else "no model"
+
+
+def _allowed(param: str) -> str:
+    """What the pinned spec allows for ``param`` (the first model that has it)."""
+    from flux2 import registry
+
+    for model in registry.all_models().values():
+        if param in model.params:
+            return model.params[param].describe_allowed()
+    return "not offered by any model"
+
+
 def _generation_options(parser: argparse.ArgumentParser, *, batch: bool) -> None:
+    from flux2 import registry
+
     scope = " (default for every line; a line's own value wins)" if batch else ""
+    models = ", ".join(registry.all_models())
     group = parser.add_argument_group(
         "generation options",
         "Checked against the model's parameters in the pinned API spec; 'flux2 models' "
         "lists them with their ranges.",
     )
-    group.add_argument(
-        "-m", "--model", help=f"model name, e.g. flex, max, pro, klein-4b{scope} [flex]"
-    )
+    group.add_argument("-m", "--model", help=f"one of {models}{scope} [{registry.DEFAULT_MODEL}]")
     group.add_argument("--width", type=int, metavar="PX", help=f"output width in pixels{scope}")
     group.add_argument("--height", type=int, metavar="PX", help=f"output height in pixels{scope}")
     group.add_argument("--seed", type=int, help=f"seed, for repeatable results{scope}")
@@ -73,17 +92,25 @@ def _generation_options(parser: argparse.ArgumentParser, *, batch: bool) -> None
         "--format",
         dest="output_format",
         metavar="FORMAT",
-        help=f"output image format: jpeg, png or webp{scope}",
+        help=f"output image format: {_allowed('output_format')}{scope}",
     )
-    group.add_argument("--guidance", type=float, help=f"guidance scale (flex){scope}")
-    group.add_argument("--steps", type=int, help=f"inference steps (flex){scope}")
     group.add_argument(
-        "--safety-tolerance", type=int, metavar="N", help=f"moderation tolerance{scope}"
+        "--guidance", type=float, help=f"guidance scale ({_models_with('guidance')}){scope}"
+    )
+    group.add_argument(
+        "--steps", type=int, help=f"inference steps ({_models_with('steps')}){scope}"
+    )
+    group.add_argument(
+        "--safety-tolerance",
+        type=int,
+        metavar="N",
+        help=f"moderation tolerance: {_allowed('safety_tolerance')}{scope}",
     )
     group.add_argument(
         "--no-upsampling",
         action="store_true",
-        help=f"send the prompt as written, without prompt upsampling{scope}",
+        help="send the prompt as written, without prompt upsampling "
+        f"({_models_with('prompt_upsampling')}){scope}",
     )
     group.add_argument(
         "--param",
