@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import sys
@@ -20,6 +19,7 @@ from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError
 
 if TYPE_CHECKING:
     from flux2.batch import BatchItem, BatchSummary
+    from flux2.emulator import Emulator
 
 # The key the in-process emulator is given and accepts; it is never a real one.
 MOCK_API_KEY: Final = "mock-key"
@@ -42,20 +42,21 @@ def emit_json(value: Any) -> None:
 # -- client and emulator --------------------------------------------------------------------
 
 
-def _emulator_module() -> Any:
-    try:
-        return importlib.import_module("flux2.emulator")
-    except ImportError as exc:
-        raise UsageError(
-            f"the local emulator needs the 'emulator' extra ({exc.name or exc} is missing)",
-            "install it with: pip install 'flux2[emulator]'",
-        ) from None
+def _needs_extra(exc: ImportError) -> UsageError:
+    return UsageError(
+        f"the local emulator needs the 'emulator' extra ({exc.name or exc} is missing)",
+        "install it with: pip install 'flux2[emulator]'",
+    )
 
 
 @contextlib.contextmanager
-def emulator(**options: Any) -> Iterator[Any]:
+def emulator(*, api_key: str, speed: float) -> Iterator[Emulator]:
     """The local emulator (extra ``emulator``), started in this process."""
-    with _emulator_module().Emulator(**options) as server:
+    try:
+        from flux2.emulator import Emulator
+    except ImportError as exc:
+        raise _needs_extra(exc) from None
+    with Emulator(api_key, speed=speed) as server:
         yield server
 
 
@@ -358,16 +359,30 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
-    serve = _emulator_module().serve
-    options: dict[str, Any] = {"host": args.host, "port": args.port, "api_key": args.api_key}
+    try:
+        from flux2.emulator import FaultError, parse_fault, serve
+    except ImportError as exc:
+        raise _needs_extra(exc) from None
+    try:
+        faults = [parse_fault(text) for text in args.fault]
+    except FaultError as exc:
+        raise UsageError(str(exc)) from None
+    options: dict[str, Any] = {}
     if args.speed is not None:
         options["speed"] = args.speed
     if args.credits is not None:
         options["credits"] = args.credits
-    if args.fault:
-        options["faults"] = args.fault
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(**options)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(
+                args.host,
+                args.port,
+                api_key=args.api_key,
+                faults=[f.spec for f in faults],
+                **options,
+            )
+    except ValueError as exc:  # the emulator's own check of --speed, --credits, ...
+        raise UsageError(str(exc)) from None
     return OK
 
 

@@ -432,3 +432,18 @@ def test_batch_progress_logs_one_line_per_item_off_a_terminal(tmp_path: Path) ->
         "[1/2] done      line 1: t1.jpg",
         "[2/2] failed    line 2: Request Moderated",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["mock", "--fault", "bogus"], "unknown emulator fault 'bogus'"),
+        (["mock", "--speed", "-1"], "speed"),
+    ],
+)
+def test_mock_refuses_bad_settings(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, _, err = _run(capsys, *argv)
+    assert code == USAGE
+    assert message in err
