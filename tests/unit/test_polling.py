@@ -45,12 +45,32 @@ def test_the_schedule_beats_fixed_half_second_polling(model: str, progress: bool
         assert lag <= (0.2 if progress else schedule.max_fine_interval) + 1e-9, (duration, lag)
 
 
+@pytest.mark.parametrize("model", sorted(EXPECTED_SECONDS))
+@pytest.mark.parametrize("progress", [True, False])
+def test_runs_outside_the_seen_range_still_cost_a_third_of_fixed_polling(
+    model: str, progress: bool
+) -> None:
+    """Runs from 10% faster than the fastest seen to 10% slower than the slowest: at most 35%
+    of fixed 0.5 s polling's requests, seen a median 0.05 s late with progress reports."""
+    schedule = PollSchedule()
+    fastest, slowest = EXPECTED_SECONDS[model]
+    low, high = 0.9 * fastest, 1.1 * slowest
+    durations = [low + (high - low) * i / 20 for i in range(21)]
+    runs = [simulate(schedule, model, d, progress=progress) for d in durations]
+    fixed = sum(fixed_polls(d, 0.5) for d in durations)
+    assert sum(polls for polls, _ in runs) <= 0.35 * fixed
+    lags = sorted(lag for _, lag in runs)
+    assert lags[len(lags) // 2] <= (schedule.finish_margin if progress else 0.4) + 1e-9
+
+
 def test_no_polls_while_a_task_is_surely_not_done() -> None:
     schedule = PollSchedule()
-    assert schedule.next_delay("klein-4b", 0) == pytest.approx(0.9 * 2.6)
-    assert schedule.next_delay("flex", 0) == pytest.approx(0.9 * 6.7)
-    assert schedule.next_delay("klein-9b-preview", 0) == pytest.approx(0.9 * 2.4)
-    assert schedule.next_delay("flux-2-flex", 0) == pytest.approx(0.9 * 6.7)
+    lead = schedule.window_lead
+    assert 0.8 <= lead < 1
+    assert schedule.next_delay("klein-4b", 0) == pytest.approx(lead * 2.6)
+    assert schedule.next_delay("flex", 0) == pytest.approx(lead * 6.7)
+    assert schedule.next_delay("klein-9b-preview", 0) == pytest.approx(lead * 2.4)
+    assert schedule.next_delay("flux-2-flex", 0) == pytest.approx(lead * 6.7)
 
 
 def test_long_tasks_are_probed_early_for_instant_failures() -> None:
@@ -59,7 +79,7 @@ def test_long_tasks_are_probed_early_for_instant_failures() -> None:
     while ages[-1] < 30:
         ages.append(ages[-1] + schedule.next_delay("max", ages[-1]))
     assert ages[1:4] == pytest.approx([2.0, 6.0, 18.0])
-    assert ages[4] == pytest.approx(0.9 * 36)
+    assert ages[4] == pytest.approx(schedule.window_lead * 36)
 
 
 def test_late_tasks_are_polled_less_and_less_up_to_a_cap() -> None:
@@ -115,7 +135,7 @@ def test_wait_reports_progress_and_returns_the_image(run: Runner, api: FakeBFL) 
     assert image.url == result_url(task.id)
     assert image.model == "klein-4b"
     # The first poll waits until the task may be done; none before.
-    assert api.times[1] - api.times[0] == pytest.approx(0.9 * 2.6)
+    assert api.times[1] - api.times[0] == pytest.approx(PollSchedule().window_lead * 2.6)
 
 
 def test_an_unknown_status_counts_as_in_flight_with_one_warning(
