@@ -48,6 +48,7 @@ import html
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -445,6 +446,51 @@ class BatchSummary:
         }
 
 
+LOCK_NAME: Final = ".flux2-batch.lock"
+
+
+class _DirectoryLock:
+    """One batch run per directory at a time: two runs of the same batch would both submit
+    the items neither had recorded yet, and pay for them twice. Held with an OS file lock, so
+    a run that dies (even killed) releases it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> _DirectoryLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_file(fd)
+        except OSError:
+            os.close(fd)
+            raise InputError(
+                f"another flux2 batch is running into {self.path.parent}; wait for it to end "
+                "(two runs at once could submit, and pay for, the same prompts twice)",
+                param="directory",
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+
+def _lock_file(fd: int) -> None:
+    """Lock ``fd`` exclusively without waiting; OSError when someone else holds it."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 class _Stopped(Exception):
     """The run was asked to stop while this item waited."""
 
@@ -462,6 +508,17 @@ async def _unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T:
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await work
     raise _Stopped
+
+
+def _remove_partial_downloads(out: Path, states: Iterable[ItemState]) -> None:
+    """Delete what an earlier run, killed while downloading, left of its images (downloads are
+    written to ``.<task id>.<random>.part`` beside the target and renamed when complete)."""
+    for state in states:
+        if state.task is None or state.phase == "done":
+            continue
+        for leftover in out.glob(f".{state.task.id}.*.part"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
 
 def _describe(exc: BaseException) -> str:
@@ -498,9 +555,34 @@ async def arun_batch(
     out = Path(directory)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory", param="directory")
+    with _DirectoryLock(out):
+        return await _run_locked(
+            client,
+            items,
+            out,
+            concurrency=concurrency,
+            on_event=on_event,
+            stop=stop or asyncio.Event(),
+            resubmit_uncertain=resubmit_uncertain,
+            timeout=timeout,
+            gallery=gallery,
+        )
+
+
+async def _run_locked(
+    client: AsyncClient,
+    items: Sequence[BatchItem],
+    out: Path,
+    *,
+    concurrency: int,
+    on_event: Callable[[BatchEvent], object] | None,
+    stop: asyncio.Event,
+    resubmit_uncertain: bool,
+    timeout: float | None,
+    gallery: bool,
+) -> BatchSummary:
     manifest = Manifest(out)
     known = manifest.states()
-    stop = stop or asyncio.Event()
     summary = BatchSummary(out, total=len(items))
     emit = on_event or (lambda event: None)
     states: dict[str, ItemState] = {}
@@ -514,6 +596,7 @@ async def arun_batch(
             summary.already_done += 1
         else:
             todo.append(item)
+    _remove_partial_downloads(out, known.values())
     emit(BatchEvent("planned", total=len(items), skipped=summary.already_done))
 
     limit = asyncio.Semaphore(concurrency)

@@ -448,16 +448,21 @@ def _resume_and_check(server: Any, source: Path, out: Path, prompts: list[str]) 
         if state.task is not None:
             assert f"{state.task.id}.jpg" in images
     assert len(images) == len(prompts) - len(uncertain)
+    assert not list(out.glob(".*.part"))  # no half-downloaded file is left behind
     return done.stderr
+
+
+def _plain_batch(tmp_path: Path, tag: str, count: int) -> tuple[list[str], Path, Path]:
+    prompts = _prompts(tag, count)
+    source = tmp_path / "prompts.txt"
+    source.write_text("\n".join(prompts) + "\n", encoding="utf-8")
+    return prompts, source, tmp_path / "out"
 
 
 def test_a_batch_stopped_with_ctrl_c_resumes_without_resubmitting(
     slow_emu: Any, tmp_path: Path
 ) -> None:
-    prompts = _prompts("sigint", 40)
-    source = tmp_path / "prompts.txt"
-    source.write_text("\n".join(prompts) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
+    prompts, source, out = _plain_batch(tmp_path, "sigint", 40)
     stopped = _stop_halfway(slow_emu, source, out, signal.SIGINT, submitted=8)
     assert stopped.returncode == 130
     assert stopped.stderr is not None
@@ -472,16 +477,13 @@ def test_a_batch_stopped_with_ctrl_c_resumes_without_resubmitting(
 def test_a_batch_killed_outright_resumes_without_resubmitting(
     slow_emu: Any, tmp_path: Path
 ) -> None:
-    prompts = _prompts("sigkill", 40)
-    source = tmp_path / "prompts.txt"
-    source.write_text("\n".join(prompts) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
+    prompts, source, out = _plain_batch(tmp_path, "sigkill", 40)
     killed = _stop_halfway(slow_emu, source, out, signal.SIGKILL, submitted=8)
     assert killed.returncode == -signal.SIGKILL
     _resume_and_check(slow_emu, source, out, prompts)
 
 
-def test_the_ctrl_c_message_says_to_resume_with_the_same_command(
+def test_one_run_at_a_time_and_ctrl_c_says_to_resume_with_the_same_command(
     slow_emu: Any, tmp_path: Path
 ) -> None:
     source = tmp_path / "prompts.txt"
@@ -502,9 +504,24 @@ def test_the_ctrl_c_message_says_to_resume_with_the_same_command(
     while not (manifest.exists() and '"submitted"' in manifest.read_text("utf-8")):
         assert time.monotonic() < deadline
         time.sleep(0.01)
+    # A second run into the same directory would submit what the first has not yet recorded.
+    submitted_before = len(slow_emu.submissions())
+    second = run_cli(
+        "batch",
+        str(source),
+        "--out",
+        str(tmp_path / "out"),
+        "-m",
+        "klein-4b",
+        env=cli_env(slow_emu, speed=0.1),
+    )
+    assert second.returncode == 2
+    assert "another flux2 batch is running" in second.stderr
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "resume with the same command" in err
+    submitted = [t.prompt for t in slow_emu.submissions()[submitted_before:]]
+    assert len(submitted) == len(set(submitted))
     assert "Traceback" not in err
     assert "Gallery:" in out
