@@ -141,7 +141,7 @@ def test_wait_reports_progress_and_returns_the_image(run: Runner, api: FakeBFL) 
 def test_an_unknown_status_counts_as_in_flight_with_one_warning(
     run: Runner, api: FakeBFL, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(decisions, "_warned_statuses", set())
+    monkeypatch.setattr(decisions.status, "_warned_statuses", set())
     api.polls = [{"status": "Dreaming"}, {"status": "Dreaming"}, {"status": "Ready"}]
     with caplog.at_level(logging.WARNING, logger="flux2"):
         run("generate", "a fox")
