@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_SPECS = ROOT.parent / "shared" / "bfl-openapi"
+SPEC_HISTORY = ROOT / "openapi" / "history"
 
 
 @pytest.fixture(scope="session")
@@ -14,7 +14,6 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_specs() -> Path:
-    if not SHARED_SPECS.is_dir():
-        pytest.skip(f"spec history not available: {SHARED_SPECS} is absent")
-    return SHARED_SPECS
+def spec_history() -> Path:
+    """The spec's history, kept in the repository (openapi/history/)."""
+    return SPEC_HISTORY

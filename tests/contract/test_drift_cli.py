@@ -34,17 +34,17 @@ def _findings(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_pinned_copy_has_no_findings(shared_specs: Path) -> None:
-    done = _run("--spec", str(shared_specs / "2026-04-14.json"), "--json")
+def test_the_pinned_copy_has_no_findings(spec_history: Path) -> None:
+    done = _run("--spec", str(spec_history / "2026-04-14.json"), "--json")
     assert done.returncode == 0, done.stderr
     assert _findings(done) == []
-    readable = _run("--spec", str(shared_specs / "2026-04-14.json"))
+    readable = _run("--spec", str(spec_history / "2026-04-14.json"))
     assert readable.returncode == 0
     assert "no differences" in readable.stdout
 
 
-def test_an_older_candidate_offers_new_optional_fields(shared_specs: Path) -> None:
-    done = _run("--spec", str(shared_specs / "2026-04-04.json"), "--json")
+def test_an_older_candidate_offers_new_optional_fields(spec_history: Path) -> None:
+    done = _run("--spec", str(spec_history / "2026-04-04.json"), "--json")
     assert done.returncode == 0, done.stderr
     found = _findings(done)
     assert {(f["class"], f["location"]) for f in found} == {
@@ -59,8 +59,8 @@ def test_an_older_candidate_offers_new_optional_fields(shared_specs: Path) -> No
         assert "new optional field" in f["message"]
 
 
-def test_the_bearer_copy_is_breaking(shared_specs: Path) -> None:
-    done = _run("--spec", str(shared_specs / "2026-03-25.json"))
+def test_the_bearer_copy_is_breaking(spec_history: Path) -> None:
+    done = _run("--spec", str(spec_history / "2026-03-25.json"))
     assert done.returncode == 1, done.stdout + done.stderr
     breaking = done.stdout.split("breaking (", 1)[1].split("\n\n", 1)[0]
     assert (
@@ -73,12 +73,12 @@ def test_the_bearer_copy_is_breaking(shared_specs: Path) -> None:
     assert done.stdout.index("additive (") < done.stdout.index("cosmetic (")
 
 
-def test_against_compares_two_copies(shared_specs: Path) -> None:
+def test_against_compares_two_copies(spec_history: Path) -> None:
     done = _run(
         "--spec",
-        str(shared_specs / "2026-04-14.json"),
+        str(spec_history / "2026-04-14.json"),
         "--against",
-        str(shared_specs / "2026-04-04.json"),
+        str(spec_history / "2026-04-04.json"),
         "--json",
     )
     assert done.returncode == 1

@@ -71,27 +71,27 @@ def _by_location(findings: list[Finding]) -> dict[str, Finding]:
     return {f.location: f for f in findings}
 
 
-def test_history_is_what_the_tests_expect(shared_specs: Path) -> None:
-    names = sorted(p.stem for p in shared_specs.glob("*.json"))
+def test_history_is_what_the_tests_expect(spec_history: Path) -> None:
+    names = sorted(p.stem for p in spec_history.glob("*.json"))
     pairs = set(itertools.pairwise(names))
     assert pairs == set(EXPECTED), "a new copy in the spec history needs its expected findings"
 
 
 @pytest.mark.parametrize("pair", sorted(EXPECTED), ids=lambda p: f"{p[0]}->{p[1]}")
 def test_each_step_yields_exactly_the_expected_findings(
-    shared_specs: Path, pair: tuple[str, str]
+    spec_history: Path, pair: tuple[str, str]
 ) -> None:
     older, newer = pair
-    findings = compare(_load(shared_specs, newer), _load(shared_specs, older))
+    findings = compare(_load(spec_history, newer), _load(spec_history, older))
     got = {(f.category, f.location, f.aspect) for f in findings}
     assert got == EXPECTED[pair]
     assert len(findings) == len(got), "each difference is reported once"
 
 
 def test_webp_is_a_new_request_enum_value_and_flux1_texts_are_cosmetic(
-    shared_specs: Path,
+    spec_history: Path,
 ) -> None:
-    findings = compare(_load(shared_specs, "2026-03-25"), _load(shared_specs, "2026-03-20"))
+    findings = compare(_load(spec_history, "2026-03-25"), _load(spec_history, "2026-03-20"))
     webp = _by_location(findings)["OutputFormat"]
     assert webp.old == ["jpeg", "png"]
     assert webp.new == ["jpeg", "png", "webp"]
@@ -104,11 +104,11 @@ def test_webp_is_a_new_request_enum_value_and_flux1_texts_are_cosmetic(
 
 
 def test_bearer_to_x_key_is_a_breaking_auth_change_and_layout_is_nothing(
-    shared_specs: Path,
+    spec_history: Path,
 ) -> None:
-    pretty = _load(shared_specs, "2026-03-25")
-    minified = _load(shared_specs, "2026-03-28")
-    assert (shared_specs / "2026-03-28.json").read_text().count("\n") <= 1, "03-28 is minified"
+    pretty = _load(spec_history, "2026-03-25")
+    minified = _load(spec_history, "2026-03-28")
+    assert (spec_history / "2026-03-28.json").read_text().count("\n") <= 1, "03-28 is minified"
     findings = _by_location(compare(minified, pretty))
     auth = findings["securitySchemes.APIKeyHeader"]
     assert auth.category == "breaking"
@@ -122,9 +122,9 @@ def test_bearer_to_x_key_is_a_breaking_auth_change_and_layout_is_nothing(
     assert "GET /v1/get_result" in requirement.message
 
 
-def test_leaving_fields_are_breaking_only_where_flux2_sends_them(shared_specs: Path) -> None:
+def test_leaving_fields_are_breaking_only_where_flux2_sends_them(spec_history: Path) -> None:
     findings = _by_location(
-        compare(_load(shared_specs, "2026-04-14"), _load(shared_specs, "2026-04-04"))
+        compare(_load(spec_history, "2026-04-14"), _load(spec_history, "2026-04-04"))
     )
     pup = findings["Flux2Inputs.disable_pup"]
     assert pup.new is None
@@ -136,8 +136,8 @@ def test_leaving_fields_are_breaking_only_where_flux2_sends_them(shared_specs: P
     assert not any("flux-2-flex" in f.message for f in findings.values())
 
 
-def test_the_pin_reads_the_older_copy_as_new_optional_fields(shared_specs: Path) -> None:
-    findings = compare(_load(shared_specs, "2026-04-04"), _load(shared_specs, "2026-04-14"))
+def test_the_pin_reads_the_older_copy_as_new_optional_fields(spec_history: Path) -> None:
+    findings = compare(_load(spec_history, "2026-04-04"), _load(spec_history, "2026-04-14"))
     assert {(f.category, f.location) for f in findings} == {
         ("additive", "Flux2Inputs.disable_pup"),
         ("additive", "Flux2Inputs.transparent_bg"),
@@ -149,17 +149,17 @@ def test_the_pin_reads_the_older_copy_as_new_optional_fields(shared_specs: Path)
 @pytest.mark.parametrize(
     "name", ["2026-03-20", "2026-03-25", "2026-03-28", "2026-04-02", "2026-04-04", "2026-04-14"]
 )
-def test_a_copy_against_itself_re_laid_out_is_nothing(shared_specs: Path, name: str) -> None:
-    document = _load(shared_specs, name)
+def test_a_copy_against_itself_re_laid_out_is_nothing(spec_history: Path, name: str) -> None:
+    document = _load(spec_history, name)
     relaid = json.loads(json.dumps(document, sort_keys=True, separators=(",", ":")))
     assert compare(relaid, document) == []
 
 
-def test_summary_for_regenerate_names_fields_and_class(shared_specs: Path) -> None:
-    lines = summarize_changes(_load(shared_specs, "2026-03-20"), _load(shared_specs, "2026-03-25"))
+def test_summary_for_regenerate_names_fields_and_class(spec_history: Path) -> None:
+    lines = summarize_changes(_load(spec_history, "2026-03-20"), _load(spec_history, "2026-03-25"))
     assert "schema changed: OutputFormat (enum +'webp') [additive]" in lines
     assert "schema changed: FluxDevInputs (~output_format) [cosmetic]" in lines
-    lines = summarize_changes(_load(shared_specs, "2026-04-04"), _load(shared_specs, "2026-04-14"))
+    lines = summarize_changes(_load(spec_history, "2026-04-04"), _load(spec_history, "2026-04-14"))
     assert lines == [
         "schema changed: Flux2Inputs (-disable_pup, -transparent_bg) [breaking]",
         "schema changed: Flux2KleinInputs (-transparent_bg) [breaking]",

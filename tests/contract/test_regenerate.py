@@ -68,19 +68,19 @@ def test_check_fails_when_pin_is_not_normalised(repo_copy: Path) -> None:
     assert "openapi/openapi.json" in done.stdout
 
 
-def test_same_spec_leaves_tree_unchanged(repo_copy: Path, shared_specs: Path) -> None:
+def test_same_spec_leaves_tree_unchanged(repo_copy: Path, spec_history: Path) -> None:
     before = _digest(repo_copy / "openapi", repo_copy / "generated")
-    done = _run(repo_copy, "--spec", str(shared_specs / "2026-04-14.json"))
+    done = _run(repo_copy, "--spec", str(spec_history / "2026-04-14.json"))
     assert done.returncode == 0, done.stderr
     assert "nothing changed" in done.stdout
     assert _digest(repo_copy / "openapi", repo_copy / "generated") == before
 
 
 def test_older_spec_rewrites_and_newest_restores_byte_for_byte(
-    repo_copy: Path, shared_specs: Path
+    repo_copy: Path, spec_history: Path
 ) -> None:
     before = _digest(repo_copy / "openapi", repo_copy / "generated")
-    done = _run(repo_copy, "--spec", str(shared_specs / "2026-04-04.json"))
+    done = _run(repo_copy, "--spec", str(spec_history / "2026-04-04.json"))
     assert done.returncode == 0, done.stderr
     assert "Flux2Inputs (+disable_pup, +transparent_bg)" in done.stdout
     inputs = (repo_copy / "generated/flux2_generated/models/flux_2_inputs.py").read_text()
@@ -91,7 +91,7 @@ def test_older_spec_rewrites_and_newest_restores_byte_for_byte(
     done = _run(
         repo_copy,
         "--spec",
-        "../shared/bfl-openapi/2026-04-14.json".replace("../shared/bfl-openapi", str(shared_specs)),
+        str(spec_history / "2026-04-14.json"),
     )
     assert done.returncode == 0, done.stderr
     assert "Flux2Inputs (-disable_pup, -transparent_bg)" in done.stdout
