@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._logging import logger
+from ._schema import has_type
 from ._wire import RESPONSE_FIELDS
 from .types import Task, TaskResult
 
@@ -24,24 +25,6 @@ class WireError(ValueError):
     """A response body lacks what flux2 needs from it."""
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "number": (int, float),
-    "integer": (int,),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
-}
-
-
-def _matches(value: Any, json_type: str) -> bool:
-    if json_type == "any":
-        return True
-    if isinstance(value, bool) and json_type in {"number", "integer"}:
-        return False
-    return isinstance(value, _JSON_TYPES.get(json_type, (object,)))
-
-
 def _clean(body: Mapping[str, Any], schema: str) -> dict[str, Any]:
     """``body`` without the fields of ``schema`` whose value has the wrong JSON type (null
     stays: flux2 accepts null for every optional field)."""
@@ -49,7 +32,7 @@ def _clean(body: Mapping[str, Any], schema: str) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for name, value in body.items():
         expected = fields.get(name)
-        if expected is None or value is None or _matches(value, expected):
+        if expected is None or value is None or has_type(value, expected):
             clean[name] = value
         else:
             logger.debug(

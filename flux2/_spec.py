@@ -32,9 +32,3 @@ def pinned_spec() -> dict[str, Any]:
     """The pinned document, parsed once. Callers must not mutate it."""
     document: dict[str, Any] = json.loads(pinned_spec_path().read_text(encoding="utf-8"))
     return document
-
-
-def load_spec(path: str | Path) -> dict[str, Any]:
-    """Parse an OpenAPI document from a file."""
-    document: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
-    return document

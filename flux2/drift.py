@@ -52,7 +52,7 @@ from typing import Any, Final, Literal, TextIO
 
 import attrs
 
-from . import _wire
+from . import _schema, _wire
 from ._spec import pinned_spec, pinned_spec_path
 from .registry import Model, models_from_spec
 
@@ -79,8 +79,8 @@ _METHODS: Final = ("get", "put", "post", "delete", "patch", "head", "options", "
 _TEXT_KEYS: Final = frozenset(
     {"title", "description", "summary", "example", "examples", "externalDocs", "$comment"}
 )
-_LOWER_BOUNDS: Final = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
-_UPPER_BOUNDS: Final = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
+_LOWER_BOUNDS: Final = _schema.LOWER_BOUNDS
+_UPPER_BOUNDS: Final = _schema.UPPER_BOUNDS
 # Adding or changing one of these narrows what a value may be; removing one widens it.
 _NARROWING: Final = (
     "format",
@@ -252,27 +252,8 @@ class _Facts:
     deprecated: bool = False
 
 
-def _ref_name(ref: str) -> str:
-    return ref.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
-
-
-def _resolve_ref(document: Mapping[str, Any], ref: Any) -> Any:
-    if not isinstance(ref, str) or not ref.startswith("#/"):
-        return {}
-    target: Any = document
-    for part in ref[2:].split("/"):
-        if not isinstance(target, dict):
-            return {}
-        target = target.get(part.replace("~1", "/").replace("~0", "~"), {})
-    return target
-
-
 def _deref(document: Mapping[str, Any], node: Any) -> Any:
-    for _ in range(32):
-        if not (isinstance(node, dict) and "$ref" in node):
-            break
-        node = _resolve_ref(document, node["$ref"])
-    return node
+    return _schema.resolve(document, node, lenient=True)
 
 
 def _facts(document: Mapping[str, Any], node: Any, fold: bool) -> _Facts:
@@ -280,22 +261,8 @@ def _facts(document: Mapping[str, Any], node: Any, fold: bool) -> _Facts:
     _collect(document, node, facts, fold, 0, in_ref=False)
     if facts.enum is not None and not (facts.types - {"any"}):
         facts.types.discard("any")
-        facts.types.update(_json_type(v) for v in facts.enum)
+        facts.types.update(_schema.json_type(v) for v in facts.enum)
     return facts
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _collect(  # noqa: PLR0917
@@ -310,7 +277,8 @@ def _collect(  # noqa: PLR0917
     if "$ref" in node:
         facts.refs.add(str(node["$ref"]))
         if fold:
-            _collect(document, _resolve_ref(document, node["$ref"]), facts, fold, depth + 1, True)
+            target = _deref(document, {"$ref": node["$ref"]})
+            _collect(document, target, facts, fold, depth + 1, True)
     if not _TYPE_BEARING & node.keys():
         facts.types.add("any")
     if any(k in node for k in _OBJECT_KEYS):
@@ -357,10 +325,6 @@ def _collect(  # noqa: PLR0917
 def _types_text(types: Iterable[str]) -> str:
     order = ["string", "integer", "number", "boolean", "object", "array", "any", "null"]
     return " | ".join(sorted(types, key=lambda t: (order.index(t) if t in order else 99, t)))
-
-
-def _covered(kind: str, types: set[str]) -> bool:
-    return kind in types or "any" in types or (kind == "integer" and "number" in types)
 
 
 def _compatible(expected: str, types: set[str], nullable_ok: bool) -> bool:
@@ -450,7 +414,7 @@ def _schema_refs(node: Any) -> set[str]:
         if isinstance(current, dict):
             ref = current.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-                found.add(_ref_name(ref))
+                found.add(_schema.ref_name(ref))
             stack.extend(current.values())
         elif isinstance(current, list):
             stack.extend(current)
@@ -1105,8 +1069,8 @@ class _Comparison:
             return
         fo, fn = _facts(self.old, old, fold=False), _facts(self.new, new, fold=False)
         if fo.refs != fn.refs:
-            old_names = sorted(_ref_name(r) for r in fo.refs)
-            new_names = sorted(_ref_name(r) for r in fn.refs)
+            old_names = sorted(_schema.ref_name(r) for r in fo.refs)
+            new_names = sorted(_schema.ref_name(r) for r in fn.refs)
             if len(fo.refs) > 1 or len(fn.refs) > 1:
                 self.ref_alternatives(location, scope, old_names, new_names)
                 fo.refs, fn.refs = set(), set()
@@ -1211,8 +1175,8 @@ class _Comparison:
         return "with its calls"
 
     def types(self, location: str, fo: _Facts, fn: _Facts, scope: _Scope) -> None:
-        removed = {t for t in fo.types if not _covered(t, fn.types)}
-        added = {t for t in fn.types if not _covered(t, fo.types)}
+        removed = {t for t in fo.types if not _schema.covers(fn.types, t)}
+        added = {t for t in fn.types if not _schema.covers(fo.types, t)}
         if not removed and not added:
             return
         old, new = _types_text(fo.types), _types_text(fn.types)

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from . import _schema
 from ._spec import pinned_spec
 from .errors import UnknownModelError
 
@@ -61,6 +62,22 @@ class Param:
     max_length: int | None = None
     enum: tuple[str, ...] | None = None
     format: str | None = None
+
+    @property
+    def bounds(self) -> dict[str, Any]:
+        """The range and length bounds it declares, keyed by their JSON Schema keyword."""
+        return {
+            key: value
+            for key, value in (
+                ("minimum", self.minimum),
+                ("maximum", self.maximum),
+                ("exclusiveMinimum", self.exclusive_minimum),
+                ("exclusiveMaximum", self.exclusive_maximum),
+                ("minLength", self.min_length),
+                ("maxLength", self.max_length),
+            )
+            if value is not None
+        }
 
     def describe_allowed(self) -> str:
         """What the spec allows, in words: ``"an integer from 1 to 50"``."""
@@ -127,10 +144,6 @@ class Model:
         return len(self.image_slots)
 
     @property
-    def is_preview(self) -> bool:
-        return self.name.endswith("-preview")
-
-    @property
     def required(self) -> tuple[str, ...]:
         return tuple(name for name, p in self.params.items() if p.required)
 
@@ -146,57 +159,14 @@ class Model:
         )
 
 
-def _resolve(document: dict[str, Any], node: Any) -> Any:
-    seen = 0
-    while isinstance(node, dict) and "$ref" in node:
-        ref = node["$ref"]
-        if not isinstance(ref, str) or not ref.startswith("#/"):
-            raise ValueError(f"unsupported $ref {ref!r} in the pinned spec")
-        target: Any = document
-        for part in ref[2:].split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
-        seen += 1
-        if seen > 32:
-            raise ValueError(f"$ref loop at {ref!r}")
-    return node
-
-
 def _param(document: dict[str, Any], name: str, schema: dict[str, Any], required: bool) -> Param:
-    """Flatten a property schema (``anyOf`` with ``null``, ``$ref`` to an enum) into a Param."""
-    branches = schema.get("anyOf") or schema.get("oneOf") or [schema]
-    types: list[str] = []
-    nullable = False
-    constraints: dict[str, Any] = {}
-    enum: list[str] | None = None
-    for raw in branches:
-        branch = _resolve(document, raw)
-        declared = branch.get("type")
-        declared_types = declared if isinstance(declared, list) else [declared]
-        if "null" in declared_types:
-            nullable = True
-        for t in declared_types:
-            if t is not None and t != "null" and t not in types:
-                types.append(t)
-        if "enum" in branch:
-            enum = [*(enum or []), *[v for v in branch["enum"] if v not in (enum or [])]]
-            if not declared and "string" not in types:
-                types.append("string")
-        for key in (
-            "minimum",
-            "maximum",
-            "exclusiveMinimum",
-            "exclusiveMaximum",
-            "minLength",
-            "maxLength",
-            "format",
-        ):
-            if key in branch:
-                constraints[key] = branch[key]
+    """A property schema read as a Param (alternatives merged by :func:`flux2._schema.flatten`)."""
+    flat = _schema.flatten(document, schema)
+    constraints = flat.constraints
     return Param(
         name=name,
-        types=tuple(types),
-        nullable=nullable,
+        types=flat.types,
+        nullable=flat.nullable,
         required=required,
         description=str(schema.get("description", "")),
         default=schema.get("default"),
@@ -207,7 +177,7 @@ def _param(document: dict[str, Any], name: str, schema: dict[str, Any], required
         exclusive_maximum=constraints.get("exclusiveMaximum"),
         min_length=constraints.get("minLength"),
         max_length=constraints.get("maxLength"),
-        enum=tuple(enum) if enum is not None else None,
+        enum=flat.enum,
         format=constraints.get("format"),
     )
 
@@ -228,7 +198,7 @@ def models_from_spec(document: dict[str, Any]) -> dict[str, Model]:
             continue
         body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
         ref = body.get("schema", {}).get("$ref", "")
-        schema = _resolve(document, body.get("schema", {}))
+        schema = _schema.resolve(document, body.get("schema", {}))
         required = set(schema.get("required", []))
         params = {
             name: _param(document, name, prop, name in required)

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from flux2 import _schema
 from flux2.errors import InputError
 from flux2.inputs import EncodedImage, ImageInput, encode_image, encode_images
 
@@ -204,41 +204,13 @@ def _check_value(model: registry.Model, name: str, value: Any) -> Any:
 
 
 def _fits(param: registry.Param, value: Any) -> bool:
-    if not any(_has_type(value, t) for t in param.types):
+    if not any(_schema.has_type(value, t) for t in param.types):
         return False
     if param.enum is not None and value not in param.enum:
         return False
-    if isinstance(value, (int, float)):
-        if param.minimum is not None and value < param.minimum:
-            return False
-        if param.maximum is not None and value > param.maximum:
-            return False
-        if param.exclusive_minimum is not None and value <= param.exclusive_minimum:
-            return False
-        if param.exclusive_maximum is not None and value >= param.exclusive_maximum:
-            return False
-    if isinstance(value, str):
-        if param.min_length is not None and len(value) < param.min_length:
-            return False
-        if param.max_length is not None and len(value) > param.max_length:
-            return False
-        if param.format == "uri" and not _is_uri(value):
-            return False
-    return True
-
-
-def _has_type(value: Any, json_type: str) -> bool:
-    if json_type == "string":
-        return isinstance(value, str)
-    if json_type == "boolean":
-        return isinstance(value, bool)
-    if json_type == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if json_type == "number":
-        return (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        )
-    return True
+    if next(_schema.broken_bounds(param.bounds, value), None) is not None:
+        return False
+    return not (param.format == "uri" and isinstance(value, str) and not _is_uri(value))
 
 
 def _is_uri(value: str) -> bool:

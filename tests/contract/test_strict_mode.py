@@ -18,8 +18,8 @@ from flux2 import _wire
 from flux2.conformance import ConformanceError, Flux2ConformanceWarning
 
 KEY = "test-key"
-# klein-4b runs 0.26 s in the emulator: two reads right after the submission meet the task in
-# flight, with the marker's status, and the wait after them still ends in a few tenths.
+# klein-4b runs 0.26 s in the emulator: a read right after the submission meets the task in
+# flight (the emulator guarantees it for the first poll), and the wait ends in a few tenths.
 SPEED = 0.1
 
 
@@ -69,7 +69,10 @@ def test_an_unknown_status_is_named_once_and_the_call_succeeds(
         monkeypatch.delenv("FLUX2_STRICT", raising=False)
         client = _client(emu, strict="warn")
     (early, image), caught = _generate(client, "a fox [[fault:unknown-status=Dreaming]]")
-    assert early == ["Dreaming", "Dreaming"], "two answers carried the unknown status"
+    # The first read always meets the marker's status; the second may find the task done
+    # on a loaded machine. Either way the deviation is named once (repeats: test_conformance).
+    assert early[0] == "Dreaming"
+    assert set(early) <= {"Dreaming", "Ready"}
     messages = _conformance(caught)
     assert len(messages) == 1, messages
     assert messages[0].startswith("GET /v1/get_result (HTTP 200): status 'Dreaming' is not in ")
@@ -80,7 +83,7 @@ def test_an_unknown_status_is_named_once_and_the_call_succeeds(
 def test_lenient_mode_checks_nothing(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLUX2_STRICT", raising=False)
     (early, _), caught = _generate(_client(emu), "a fox [[fault:unknown-status=Dreaming]]")
-    assert early == ["Dreaming", "Dreaming"]
+    assert early[0] == "Dreaming"
     assert _conformance(caught) == []
 
 
