@@ -84,8 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, rest = parser.parse_known_args(argv)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error (code 2)
         return exc.code if isinstance(exc.code, int) else USAGE
-    if args.command == "drift":
-        return _commands.cmd_drift(args, rest)
     if rest:
         parser.print_usage(sys.stderr)
         print(f"flux2: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
@@ -98,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "credits": _commands.cmd_credits,
         "models": _commands.cmd_models,
         "mock": _commands.cmd_mock,
+        "drift": _commands.cmd_drift,
     }
-    json_mode = bool(getattr(args, "json", False))
+    json_mode = bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:

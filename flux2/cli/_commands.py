@@ -386,10 +386,13 @@ def cmd_mock(args: argparse.Namespace) -> int:
     return OK
 
 
-def cmd_drift(args: argparse.Namespace, rest: list[str]) -> int:
-    from flux2.drift import main as drift_main
+def cmd_drift(args: argparse.Namespace) -> int:
+    from flux2 import drift
 
-    return drift_main(rest, prog="flux2 drift")
+    try:
+        return drift.run(args)  # 0 nothing breaking, 1 breaking: the report says which
+    except drift.DriftInputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # -- batch ----------------------------------------------------------------------------------

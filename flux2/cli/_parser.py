@@ -258,11 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a server-wide fault to inject (see the emulator's documentation); repeatable",
     )
 
-    # Everything after "drift" goes to flux2.drift's own parser (main() passes it on).
-    commands.add_parser(
-        "drift",
-        help="compare a BFL OpenAPI document with the pinned spec (flux2 drift --help)",
-        add_help=False,
-        allow_abbrev=False,
-    )
+    # The options are the drift check's own (scripts/check_drift has the same); it sends
+    # nothing to the API, so it takes no --api-key or --base-url.
+    from flux2 import drift as _drift
+
+    drift = commands.add_parser("drift", help="compare a BFL OpenAPI document with the pinned spec")
+    _drift.add_arguments(drift)
     return parser

@@ -276,7 +276,7 @@ def test_drift_delegates_to_the_drift_check() -> None:
     assert json.loads(pinned.stdout) == []
     helped = run_cli("drift", "--help", env=cli_env(None))
     assert helped.returncode == 0
-    assert "--control" in helped.stdout
+    assert "--format {text,json,markdown}" in helped.stdout
     assert "flux2 drift" in helped.stdout
     missing = run_cli("drift", "--spec", "/nonexistent/spec.json", env=cli_env(None))
     assert missing.returncode == 2

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import drift_control
 import pytest
 
 from flux2 import drift
@@ -110,17 +111,17 @@ def test_control_fails_when_the_comparison_misclassifies(monkeypatch: pytest.Mon
         return [attrs.evolve(f, category="additive") for f in real(candidate, pinned)]
 
     monkeypatch.setattr(drift, "compare", lenient)
-    results = drift.run_control()
+    results = drift_control.run_control()
     failed = {r.kind for r in results if not r.ok}
     assert "auth scheme changed" in failed
     assert "new task status" in failed
     assert "new optional request field" not in failed
-    assert drift.main(["--control"]) == 1
+    assert drift_control.main([]) == 1
 
 
 def test_control_fails_when_the_comparison_sees_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(drift, "compare", lambda candidate, pinned=None: [])
-    results = drift.run_control()
+    results = drift_control.run_control()
     assert [r.kind for r in results if r.ok] == ["key order and whitespace", "unmodified copy"]
 
 
@@ -130,7 +131,7 @@ def test_control_fails_when_the_comparison_sees_too_much(
     real = drift.compare
     noise = drift.Finding("cosmetic", "info", "title", "a", "b", "title changed")
     monkeypatch.setattr(drift, "compare", lambda c, p=None: [*real(c, p), noise])
-    results = drift.run_control()
+    results = drift_control.run_control()
     assert not any(r.ok for r in results if r.expected in (None, "breaking"))
 
 
@@ -139,7 +140,7 @@ def test_unreachable_url_exits_2_with_one_line() -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("scripts/check_drift: could not fetch http://127.0.0.1:9/")
+    assert lines[0].startswith("scripts/check_drift: error: could not fetch http://127.0.0.1:9/")
     assert done.stdout == ""
 
 
