@@ -203,11 +203,15 @@ def test_ctrl_c_while_waiting_exits_130_and_says_how_to_resume(emu: Any, tmp_pat
     prompt = "interrupted while waiting [[fault:stuck]]"
     process = start_cli("generate", prompt, "-m", "klein-4b", "-o", str(tmp_path), env=cli_env(emu))
     deadline = time.monotonic() + 30
-    while not emu.submissions(prompt=prompt):
-        assert time.monotonic() < deadline, "the task was never submitted"
+    # The task's first poll proves the submit's answer reached the command: it knows its task.
+    while not any(
+        r.origin == "polling" and t.id in r.query
+        for t in emu.submissions(prompt=prompt)
+        for r in emu.requests
+    ):
+        assert time.monotonic() < deadline, "the task was never polled"
         assert process.poll() is None, process.communicate()
         time.sleep(0.02)
-    time.sleep(0.2)  # let the answer reach the command
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
