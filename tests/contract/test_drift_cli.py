@@ -264,6 +264,9 @@ def test_flux2_drift_reports_errors_as_the_other_commands(
     assert cli.main(["drift", "--bogus"]) == 2
     assert "flux2: error: unrecognized arguments: --bogus" in capsys.readouterr().err
     assert cli.main(["drift", "--api-key", "k"]) == 2, "drift sends nothing: no key option"
+    pinned = str(Path(drift.__file__).parents[2] / "openapi" / "openapi.json")
+    assert cli.main(["drift", "--spec", pinned, "--debug"]) == 0, "--debug after the command"
+    assert "no differences" in capsys.readouterr().out
 
 
 def test_flux2_drift_exits_1_on_breaking_drift_with_the_report(
@@ -275,3 +278,14 @@ def test_flux2_drift_exits_1_on_breaking_drift_with_the_report(
     captured = capsys.readouterr()
     assert captured.out.startswith("## API spec drift: breaking for flux2")
     assert captured.err == ""
+
+
+def test_the_report_names_the_pin_without_the_machines_directories(
+    capsys: pytest.CaptureFixture[str], repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo_root)
+    spec = "openapi/history/2026-03-25.json"
+    assert drift.main(["--spec", spec, "--format", "markdown"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert f"`{spec}` compared with `the pinned spec (openapi/openapi.json)`" in out
+    assert str(repo_root) not in out
