@@ -144,14 +144,12 @@ class _Validator:
                 yield from self.any_of(schema[key], value, path, name, depth)
         for branch in schema.get("allOf") or []:
             yield from self.errors(branch, value, path, name, depth + 1)
-        kinds = schema.get("type")
-        if kinds is not None:
-            allowed = kinds if isinstance(kinds, list) else [kinds]
-            if not any(_schema.has_type(value, str(k)) for k in allowed):
-                actual = _schema.json_type(value)
-                says = " or ".join(map(str, allowed))
-                yield _Error(path, value, f"is {actual}, the spec says {says}", f"type:{actual}")
-                return
+        allowed = _schema.declared_types(schema)
+        if allowed and not any(_schema.has_type(value, kind) for kind in allowed):
+            actual = _schema.json_type(value)
+            says = " or ".join(allowed)
+            yield _Error(path, value, f"is {actual}, the spec says {says}", f"type:{actual}")
+            return
         if "enum" in schema and not any(_equal(value, v) for v in schema["enum"]):
             listed = ", ".join(_show(v) for v in schema["enum"])
             where = f"in {name}" if name else "an allowed value"
@@ -185,11 +183,9 @@ class _Validator:
             return
         allowed: list[str] = []
         for branch in branches:
-            target = self.resolve(str(branch["$ref"]))[0] if "$ref" in branch else branch
-            kinds = target.get("type") if isinstance(target, Mapping) else None
-            for kind in kinds if isinstance(kinds, list) else [kinds]:
-                if kind is not None and str(kind) not in allowed:
-                    allowed.append(str(kind))
+            target = _schema.resolve(self.document, branch, lenient=True)
+            if isinstance(target, Mapping):
+                allowed += [k for k in _schema.declared_types(target) if k not in allowed]
         says = " or ".join(allowed) if allowed else "something else"
         yield _Error(
             path,

@@ -18,9 +18,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+def _global_options(parser: argparse.ArgumentParser, *, top: bool, api: bool = True) -> None:
     # Given before or after the command name; the top level holds the defaults, and the
-    # commands' copies default to SUPPRESS so they do not overwrite them.
+    # commands' copies default to SUPPRESS so they do not overwrite them. A command that
+    # sends nothing to the API (api=False) takes no key or URL.
     default: Any = None if top else argparse.SUPPRESS
     group = parser.add_argument_group("global options")
     group.add_argument(
@@ -29,6 +30,8 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         default=False if top else argparse.SUPPRESS,
         help="debug logging on stderr, and tracebacks for errors",
     )
+    if not api:
+        return
     group.add_argument(
         "--api-key",
         metavar="KEY",
@@ -258,10 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a server-wide fault to inject (see the emulator's documentation); repeatable",
     )
 
-    # The options are the drift check's own (scripts/check_drift has the same); it sends
-    # nothing to the API, so it takes no --api-key or --base-url.
+    # The options are the drift check's own (scripts/check_drift has the same).
     from flux2 import drift as _drift
 
     drift = commands.add_parser("drift", help="compare a BFL OpenAPI document with the pinned spec")
     _drift.add_arguments(drift)
+    _global_options(drift, top=False, api=False)
     return parser

@@ -1,7 +1,7 @@
 """Spec drift: what changed between two BFL OpenAPI documents, and what it means for flux2.
 
 BFL changes its API without notice and the service silently ignores request fields it no
-longer knows [seen], so a renamed field is a silent no-op that users pay for. This module
+longer knows [seen], so a renamed field is a silent no-op that users pay for. This package
 compares a candidate document (by default the live one) with a baseline (by default the pinned
 one) and judges every difference against what flux2 relies on:
 

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             baseline = pinned_spec()
         except FileNotFoundError as exc:
             raise DriftInputError(str(exc)) from None
-        baseline_name = f"the pinned spec ({pinned_spec_path()})"
+        baseline_name = f"the pinned spec ({_shown(pinned_spec_path())})"
     candidate = load_document(args.spec)
     findings = compare(candidate, baseline)
     if chosen == "json":
@@ -87,6 +87,15 @@ def run(args: argparse.Namespace) -> int:
     with _output(args.output) as out:
         print(text, file=out)
     return exit_code(findings)
+
+
+def _shown(path: Path) -> Path:
+    """`path` relative to the working directory when it lies below it: a report may be
+    published (a pull request), and the machine's directories are no part of it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from ._findings import Category
+from ._findings import Category, listing
 
 # rule -> (class, why)
 _B: Final = "breaking"
@@ -119,13 +119,22 @@ RULES: Final[Mapping[str, tuple[Category, str]]] = MappingProxyType(
 )
 
 
-def classify(rule: str, *, affects_flux2: bool) -> tuple[Category, str]:
+def classify(
+    rule: str, *, affects_flux2: bool, outside: tuple[str, ...] = ()
+) -> tuple[Category, str]:
     """The class of a difference found under `rule`, and what to add to its message.
 
-    `affects_flux2` is whether an operation flux2 calls uses the changed part; when none
-    does, the class is at most additive (see the module docstring).
+    `affects_flux2` is whether an operation flux2 calls uses the changed part; when none does,
+    the class is at most additive (see the module docstring) and the addition says why,
+    naming the operations that do use it (`outside`).
     """
     category, _ = RULES[rule]
     if category == "cosmetic" or affects_flux2:
         return category, ""
-    return "additive", "not breaking for flux2: " if category == "breaking" else ""
+    because = (
+        f"flux2 does not call {listing(outside, 3)}"
+        if outside
+        else ("no operation flux2 calls uses it")
+    )
+    prefix = "not breaking for flux2: " if category == "breaking" else ""
+    return "additive", f"; {prefix}{because}"

@@ -143,7 +143,7 @@ class Comparison(SchemaWalk):
             return set()
         return {frozenset(r) for r in requirement if isinstance(r, dict)}
 
-    def _requirement_nature(self, new_req: Any) -> tuple[str, str]:
+    def _requirement_rule(self, new_req: Any) -> tuple[str, str]:
         schemes = as_dict(as_dict(self.new.get("components")).get("securitySchemes"))
         alternatives = self._alternatives(new_req)
         if not alternatives or frozenset() in alternatives:
@@ -232,7 +232,7 @@ class Comparison(SchemaWalk):
                 label for label, op in self.usage.new_ops.items() if "security" not in op.op
             )
             flux2 = [label for label in inheriting if label in self.usage.used]
-            rule, why = self._requirement_nature(new_default)
+            rule, why = self._requirement_rule(new_default)
             scope = Scope(
                 role="request",
                 affects=bool(flux2),
@@ -256,7 +256,7 @@ class Comparison(SchemaWalk):
             old_req = old_op.get("security", old_default)
             new_req = new_op.get("security", new_default)
             if self._alternatives(old_req) != self._alternatives(new_req):
-                rule, why = self._requirement_nature(new_req)
+                rule, why = self._requirement_rule(new_req)
                 scope = self.scope_of_operation(label, "request")
                 self.emit(scope, rule, label, "security", old_req, new_req, why)
 

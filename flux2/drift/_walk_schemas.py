@@ -28,7 +28,7 @@ from ._nodes import (
     types_text,
     without_text,
 )
-from ._rules import RULES, classify
+from ._rules import classify
 
 
 class SchemaWalk:
@@ -56,13 +56,8 @@ class SchemaWalk:
         member: str | None = MISSING,
     ) -> None:
         """Record a difference found under `rule` (:data:`flux2.drift._rules.RULES`)."""
-        category, prefix = classify(rule, affects_flux2=scope.affects)
-        if RULES[rule][0] != "cosmetic" and not scope.affects:
-            if scope.outside:
-                note = f"flux2 does not call {listing(scope.outside, 3)}"
-            else:
-                note = "no operation flux2 calls uses it"
-            message = f"{message}; {prefix}{note}"
+        category, note = classify(rule, affects_flux2=scope.affects, outside=scope.outside)
+        message += note
         self.findings.append(
             Finding(
                 category=category,

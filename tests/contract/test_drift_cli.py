@@ -35,17 +35,24 @@ def _findings(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_pinned_copy_has_no_findings(spec_history: Path) -> None:
-    done = _run("--spec", str(spec_history / "2026-04-14.json"), "--json")
+def test_the_pin_against_itself_has_no_findings(repo_root: Path) -> None:
+    pinned = str(repo_root / "openapi" / "openapi.json")
+    done = _run("--spec", pinned, "--json")
     assert done.returncode == 0, done.stderr
     assert _findings(done) == []
-    readable = _run("--spec", str(spec_history / "2026-04-14.json"))
+    readable = _run("--spec", pinned)
     assert readable.returncode == 0
     assert "no differences" in readable.stdout
 
 
 def test_an_older_candidate_offers_new_optional_fields(spec_history: Path) -> None:
-    done = _run("--spec", str(spec_history / "2026-04-04.json"), "--json")
+    done = _run(
+        "--spec",
+        str(spec_history / "2026-04-04.json"),
+        "--against",
+        str(spec_history / "2026-04-14.json"),
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     found = _findings(done)
     assert {(f["class"], f["location"]) for f in found} == {
@@ -54,14 +61,20 @@ def test_an_older_candidate_offers_new_optional_fields(spec_history: Path) -> No
         ("additive", "Flux2KleinInputs.transparent_bg"),
     }
     for f in found:
-        assert set(f) >= {"class", "location", "old", "new", "message"}
+        assert set(f) >= {"class", "location", "old", "new", "message", "rule"}
         assert f["old"] is None
         assert f["new"] == "boolean, default false"
         assert "new optional field" in f["message"]
+        assert f["rule"] == "optional request field added"
 
 
 def test_the_bearer_copy_is_breaking(spec_history: Path) -> None:
-    done = _run("--spec", str(spec_history / "2026-03-25.json"))
+    done = _run(
+        "--spec",
+        str(spec_history / "2026-03-25.json"),
+        "--against",
+        str(spec_history / "2026-04-14.json"),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     breaking = done.stdout.split("breaking (", 1)[1].split("\n\n", 1)[0]
     assert (
@@ -172,3 +185,107 @@ def test_main_is_callable_in_process(capsys: pytest.CaptureFixture[str], repo_ro
     pinned = repo_root / "openapi" / "openapi.json"
     assert drift.main(["--spec", str(pinned), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+# -- report formats --------------------------------------------------------------------------
+
+
+def _bearer_args(spec_history: Path, *more: str) -> list[str]:
+    return [
+        "--spec",
+        str(spec_history / "2026-03-25.json"),
+        "--against",
+        str(spec_history / "2026-04-14.json"),
+        *more,
+    ]
+
+
+def test_markdown_report_is_a_pull_request_description(spec_history: Path) -> None:
+    done = _run(*_bearer_args(spec_history, "--format", "markdown"))
+    assert done.returncode == 1, "breaking drift fails the run"
+    text = done.stdout
+    assert text.startswith("## API spec drift: breaking for flux2\n")
+    breaking = text.split("### Breaking (", 1)[1].split("###", 1)[0]
+    assert "| Where | Change | What it means for flux2 |" in breaking
+    assert (
+        "| `securitySchemes.APIKeyHeader` auth scheme | API key in header 'x-key' → HTTP bearer "
+        "(Authorization header) |" in breaking
+    )
+    assert "<details><summary>Cosmetic (" in text
+    assert text.index("### Breaking") < text.index("### Additive") < text.index("<details>")
+
+
+def test_markdown_of_no_drift_says_so_and_exits_0(repo_root: Path) -> None:
+    done = _run("--spec", str(repo_root / "openapi" / "openapi.json"), "--format", "markdown")
+    assert done.returncode == 0
+    assert done.stdout.startswith("## API spec drift: nothing breaking for flux2\n")
+    assert "No differences." in done.stdout
+
+
+def test_markdown_cells_cannot_break_the_table() -> None:
+    finding = drift.Finding("breaking", "X.a|b", "field", "`x`", None, "one | two\nthree")
+    text = drift.render_markdown([finding], candidate="c", baseline="b")
+    row = next(line for line in text.splitlines() if line.startswith("| `X.a"))
+    assert row == "| `X.a\\|b` field | 'x' → (absent) | one \\| two three |"
+
+
+def test_format_json_is_the_json_option_and_output_goes_to_a_file(
+    spec_history: Path, tmp_path: Path
+) -> None:
+    as_option = _run(*_bearer_args(spec_history, "--json"))
+    as_format = _run(*_bearer_args(spec_history, "--format", "json"))
+    assert as_option.returncode == as_format.returncode == 1
+    assert _findings(as_option) == _findings(as_format)
+    report = tmp_path / "drift.md"
+    written = _run(*_bearer_args(spec_history, "--format", "markdown", "-o", str(report)))
+    assert written.returncode == 1
+    assert written.stdout == ""
+    assert report.read_text().startswith("## API spec drift: breaking for flux2")
+    clash = _run(*_bearer_args(spec_history, "--json", "--format", "text"))
+    assert clash.returncode == 2
+    assert "--json and --format text disagree" in clash.stderr
+
+
+# -- flux2 drift: the conventions of the other flux2 commands ----------------------------------
+
+
+def test_flux2_drift_reports_errors_as_the_other_commands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from flux2 import cli
+
+    missing = tmp_path / "missing.json"
+    assert cli.main(["drift", "--spec", str(missing)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"flux2: error: could not read {missing}: No such file or directory"]
+    assert cli.main(["drift", "--spec", str(missing), "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["error"]["exit_code"] == 2
+    assert cli.main(["drift", "--bogus"]) == 2
+    assert "flux2: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert cli.main(["drift", "--api-key", "k"]) == 2, "drift sends nothing: no key option"
+    pinned = str(Path(drift.__file__).parents[2] / "openapi" / "openapi.json")
+    assert cli.main(["drift", "--spec", pinned, "--debug"]) == 0, "--debug after the command"
+    assert "no differences" in capsys.readouterr().out
+
+
+def test_flux2_drift_exits_1_on_breaking_drift_with_the_report(
+    capsys: pytest.CaptureFixture[str], spec_history: Path
+) -> None:
+    from flux2 import cli
+
+    assert cli.main(["drift", *_bearer_args(spec_history, "--format", "markdown")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("## API spec drift: breaking for flux2")
+    assert captured.err == ""
+
+
+def test_the_report_names_the_pin_without_the_machines_directories(
+    capsys: pytest.CaptureFixture[str], repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo_root)
+    spec = "openapi/history/2026-03-25.json"
+    assert drift.main(["--spec", spec, "--format", "markdown"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert f"`{spec}` compared with `the pinned spec (openapi/openapi.json)`" in out
+    assert str(repo_root) not in out

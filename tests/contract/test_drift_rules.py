@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flux2 import _wire
+from flux2 import _wire, drift, registry
 from flux2._spec import pinned_spec
 from flux2.drift import Finding, compare, exit_code, summarize_changes
 
@@ -236,15 +238,19 @@ def test_info_and_vendor_extensions_are_cosmetic() -> None:
 
 def test_summarize_changes_edge_cases() -> None:
     pinned = pinned_spec()
-    assert summarize_changes(None, pinned)[0].startswith("first pin: 21 operations")
+    operations = sum(
+        method in ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+        for item in pinned["paths"].values()
+        for method in item
+    )
+    assert summarize_changes(None, pinned)[0].startswith(f"first pin: {operations} operations")
     assert summarize_changes(pinned, copy.deepcopy(pinned)) == [
         "no differences (key order or whitespace only)"
     ]
     document = copy.deepcopy(pinned)
-    document["paths"].pop("/v1/flux-2-klein-4b")
-    assert summarize_changes(pinned, document) == [
-        "endpoint removed: POST /v1/flux-2-klein-4b [breaking]"
-    ]
+    path = next(iter(registry.models_from_spec(pinned).values())).path
+    document["paths"].pop(path)
+    assert summarize_changes(pinned, document) == [f"endpoint removed: POST {path} [breaking]"]
 
 
 @pytest.mark.parametrize("broken", [{"paths": {"/v1/x": 3}}, {"components": {"schemas": []}}])
@@ -271,3 +277,140 @@ def test_renaming_a_schema_flux2_declares_is_breaking_for_its_declaration() -> N
     assert "RESPONSE_FIELDS" in breaking[0].message
     # The answers themselves did not change: no field-level finding under the submit operations.
     assert not any(f.location.startswith("POST") and f.aspect == "field" for f in findings)
+
+
+# -- request constraints: tightened is breaking, loosened is additive, in both directions ----
+
+
+def _request_field(has: Callable[[registry.Param], bool]) -> tuple[str, str]:
+    """(schema, field) of the first request field of the pin whose parameter passes `has`."""
+    for model in registry.models_from_spec(pinned_spec()).values():
+        for name, param in model.params.items():
+            if has(param):
+                return model.request_schema, name
+    pytest.skip("the pinned spec has no such request field")
+
+
+def _holder(document: Doc, schema: str, field: str, key: str) -> dict[str, Any]:
+    """The node of `schema`.`field` (an alternative, or the schema it refers to) with `key`."""
+    todo: list[Any] = [_schemas(document)[schema]["properties"][field]]
+    while todo:
+        node = todo.pop(0)
+        if "$ref" in node:
+            node = _schemas(document)[node["$ref"].rsplit("/", 1)[-1]]
+        if key in node:
+            holder: dict[str, Any] = node
+            return holder
+        todo += node.get("anyOf", [])
+    raise KeyError(key)
+
+
+def _exclusive(document: Doc, schema: str, field: str) -> None:
+    """Turn the field's inclusive range into the exclusive one that allows the same values."""
+    node = _holder(document, schema, field, "minimum")
+    node["exclusiveMinimum"] = node.pop("minimum") - 1
+    node["exclusiveMaximum"] = node.pop("maximum") + 1
+
+
+@pytest.mark.parametrize(
+    ("key", "step", "expected"),
+    [
+        ("minimum", +1, "breaking"),
+        ("minimum", -1, "additive"),
+        ("maximum", -1, "breaking"),
+        ("maximum", +1, "additive"),
+        ("exclusiveMinimum", +1, "breaking"),
+        ("exclusiveMinimum", -1, "additive"),
+        ("exclusiveMaximum", -1, "breaking"),
+        ("exclusiveMaximum", +1, "additive"),
+        ("minLength", +1, "breaking"),
+        ("minLength", -1, "additive"),
+        ("maxLength", -1, "breaking"),
+        ("maxLength", +1, "additive"),
+    ],
+)
+def test_a_request_bound_moved_is_judged_by_direction(key: str, step: int, expected: str) -> None:
+    """Raising a lower bound or lowering an upper one refuses values flux2 sends: breaking."""
+    if "Length" in key:
+        schema, field = _request_field(lambda p: p.min_length is not None and p.max_length)
+    else:
+        schema, field = _request_field(lambda p: p.minimum is not None and p.maximum is not None)
+    baseline = copy.deepcopy(pinned_spec())
+    if key.startswith("exclusive"):
+        _exclusive(baseline, schema, field)
+    candidate = copy.deepcopy(baseline)
+    node = _holder(candidate, schema, field, key)
+    node[key] += step
+    finding = _only(compare(candidate, baseline))
+    assert (finding.location, finding.aspect) == (f"{schema}.{field}", key)
+    assert finding.category == expected, finding.message
+    tightened = expected == "breaking"
+    assert finding.rule == ("request range tightened" if tightened else "request range loosened")
+    assert ("range tightened" if tightened else "range loosened") in finding.message
+
+
+@pytest.mark.parametrize("key", ["minimum", "maximum", "minLength", "maxLength"])
+def test_a_request_bound_added_is_breaking_and_removed_is_additive(key: str) -> None:
+    schema, field = _request_field(lambda p: p.minimum is not None and p.maximum is not None)
+    if "Length" in key:
+        schema, field = _request_field(lambda p: p.min_length is not None and p.max_length)
+    removed = copy.deepcopy(pinned_spec())
+    value = _holder(removed, schema, field, key).pop(key)
+    assert _only(compare(removed)).category == "additive"
+    assert _only(compare(pinned_spec(), removed)).category == "breaking", f"{key} {value} added"
+
+
+def test_a_request_enum_shrunk_is_breaking_and_grown_is_additive() -> None:
+    schema, field = _request_field(lambda p: p.enum is not None and len(p.enum) > 1)
+    shrunk = copy.deepcopy(pinned_spec())
+    node = _holder(shrunk, schema, field, "enum")
+    dropped = node["enum"].pop()
+    narrowed = [f for f in compare(shrunk) if f.aspect == "enum"]
+    assert narrowed
+    assert {f.category for f in narrowed} == {"breaking"}
+    assert all(repr(dropped) in f.message for f in narrowed)
+    grown = [f for f in compare(pinned_spec(), shrunk) if f.aspect == "enum"]
+    assert grown
+    assert {f.category for f in grown} == {"additive"}
+
+
+def test_a_request_field_made_required_is_breaking_and_made_optional_is_additive() -> None:
+    schema, field = _request_field(lambda p: not p.required and not p.has_default)
+    required = copy.deepcopy(pinned_spec())
+    _schemas(required)[schema].setdefault("required", []).append(field)
+    now = _only(compare(required))
+    assert (now.category, now.aspect, now.rule) == (
+        "breaking",
+        "required",
+        "request field now required",
+    )
+    was = _only(compare(pinned_spec(), required))
+    assert (was.category, was.aspect) == ("additive", "required")
+
+
+# -- the rule table -----------------------------------------------------------------------
+
+
+def test_every_rule_is_used_by_the_walk_and_every_finding_names_a_rule() -> None:
+    """The table is the whole story: no rule the walk never names, no class decided elsewhere."""
+    walk = Path(drift.__file__).parent
+    named = {
+        node.value
+        for module in ("_walk.py", "_walk_schemas.py")
+        for node in ast.walk(ast.parse((walk / module).read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    named |= {f"endpoint {change}" for change in ("removed", "renamed")}
+    assert set(drift.RULES) <= named, set(drift.RULES) - named
+    findings = _seeded(lambda d: _schemas(d)["StatusResponse"]["enum"].append("Queued"))
+    assert all(f.rule in drift.RULES for f in findings)
+    assert all(f.category == drift.RULES[f.rule][0] for f in findings)
+
+
+def test_a_part_flux2_does_not_call_is_at_most_additive_and_says_why() -> None:
+    for rule, (category, _) in drift.RULES.items():
+        got, note = drift.classify(rule, affects_flux2=False, outside=("POST /v1/flux-dev",))
+        assert got == ("cosmetic" if category == "cosmetic" else "additive"), rule
+        if category == "breaking":
+            assert note == "; not breaking for flux2: flux2 does not call POST /v1/flux-dev"
+        assert drift.classify(rule, affects_flux2=True) == (category, "")

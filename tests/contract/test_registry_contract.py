@@ -69,7 +69,7 @@ def test_registry_has_exactly_the_flux2_submit_endpoints() -> None:
     generated = _generated_submit_operations()
     registry = {m.path: m for m in all_models().values()}
     assert set(registry) == raw_paths == set(generated)
-    assert len(registry) == 7
+    assert registry, "the pinned spec has FLUX.2 submit endpoints"
     for path, model in registry.items():
         assert model.endpoint == path.removeprefix("/v1/")
         body_ref = SPEC["paths"][path]["post"]["requestBody"]["content"]["application/json"][
@@ -107,9 +107,10 @@ def test_accepted_parameters_equal_the_schema_and_the_generated_model(name: str)
 def test_output_format_enum_matches_the_generated_enum() -> None:
     from flux2_generated.models import OutputFormat
 
-    for model in all_models().values():
-        param = model.params["output_format"]
-        assert param.enum == tuple(v.value for v in OutputFormat)
+    offering = [m for m in all_models().values() if "output_format" in m.params]
+    assert offering
+    for model in offering:
+        assert model.params["output_format"].enum == tuple(v.value for v in OutputFormat)
 
 
 def _declared_types(node: dict[str, Any]) -> set[str]:
