@@ -16,7 +16,7 @@ import httpx
 
 from . import _arguments, decisions
 from ._flows import Checker, Context
-from ._logging import redact_httpx_logs, redact_url
+from ._logging import redact_httpx_logs, redact_url, remember_secret
 from ._version import __version__
 from .errors import InputError
 from .types import TaskResult
@@ -100,6 +100,7 @@ def _api_key(value: str | None) -> str:
     if not key.isascii() or not key.isprintable():
         # Said without echoing the key: it must not reach logs or tracebacks.
         raise InputError("the API key contains characters a header cannot carry", param="api_key")
+    remember_secret(key)  # whatever library logs it from now on, it shows as ***
     return key
 
 

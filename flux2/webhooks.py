@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from ._convert import WireError, result_from_body
+from ._logging import remember_secret
 from ._wire import STATUS_MEANINGS
 from .errors import WebhookVerificationError
 from .types import TaskResult
@@ -102,8 +103,9 @@ def verify(body: bytes | str, headers: Mapping[str, str], secret: str) -> Scheme
     Raises :class:`flux2.WebhookVerificationError` when the signature or secret is wrong or
     missing. When a signature is present it decides, even if a secret header is present too.
     """
-    if not secret:
-        raise WebhookVerificationError("no webhook secret to verify against")
+    if not isinstance(secret, str) or not secret:
+        raise WebhookVerificationError("no webhook secret (a non-empty str) to verify against")
+    remember_secret(secret)
     signature = _header(headers, SIGNATURE_HEADER)
     if signature is not None:
         value = signature.strip()

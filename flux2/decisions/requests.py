@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from flux2._logging import remember_secret
 from flux2.errors import InputError
 from flux2.inputs import EncodedImage, ImageInput, encode_image, encode_images
 
@@ -142,6 +143,8 @@ def build_request(
     else:
         encoded = encode_images(images, max_images=spec_model.max_images, model=spec_model.name)
 
+    if isinstance(chosen.get("webhook_secret"), str):
+        remember_secret(chosen["webhook_secret"])
     if "webhook_secret" in chosen and "webhook_url" not in chosen:
         raise InputError(
             "webhook_secret is only used with webhook_url; set both or neither",
