@@ -82,8 +82,11 @@ class WebhookEvent:
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
+        if isinstance(key, str) and key.lower() == wanted:
+            # Raw header bytes are Latin-1 by HTTP's definition; anything else never matches.
+            if isinstance(value, (bytes, bytearray)):
+                return bytes(value).decode("latin-1")
+            return value if isinstance(value, str) else ""
     return None
 
 
@@ -112,7 +115,7 @@ def verify(body: bytes | str, headers: Mapping[str, str], secret: str) -> Scheme
         if value.lower().startswith(_SIGNATURE_PREFIX):
             value = value[len(_SIGNATURE_PREFIX) :]
         expected = sign(body, secret)[len(_SIGNATURE_PREFIX) :]
-        if hmac.compare_digest(value.lower().encode(), expected.encode()):
+        if hmac.compare_digest(value.lower().encode("utf-8", "replace"), expected.encode()):
             return "signature"
         raise WebhookVerificationError(
             f"{SIGNATURE_HEADER} does not match the body (wrong secret, or the body was altered "
@@ -120,7 +123,8 @@ def verify(body: bytes | str, headers: Mapping[str, str], secret: str) -> Scheme
         )
     echoed = _header(headers, SECRET_HEADER)
     if echoed is not None:
-        if hmac.compare_digest(echoed.strip().encode("utf-8"), secret.encode("utf-8")):
+        received = echoed.strip().encode("utf-8", "replace")
+        if hmac.compare_digest(received, secret.encode("utf-8", "replace")):
             return "secret"
         raise WebhookVerificationError(f"{SECRET_HEADER} does not match the webhook secret")
     raise WebhookVerificationError(
