@@ -81,7 +81,9 @@ class WebhookEvent:
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
-    for key, value in headers.items():
+    # Typed as str, but frameworks hand over raw bytes or other objects too.
+    items: list[tuple[object, object]] = list(headers.items())
+    for key, value in items:
         if isinstance(key, str) and key.lower() == wanted:
             # Raw header bytes are Latin-1 by HTTP's definition; anything else never matches.
             if isinstance(value, (bytes, bytearray)):
