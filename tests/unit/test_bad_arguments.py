@@ -15,6 +15,7 @@ import pytest
 from flux2_fakes import KEY, PNG, FakeBFL, Runner
 
 import flux2
+from flux2 import _arguments
 
 BAD_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"api_key": b"sk-bytes"}, "api_key must be a str.*decode bytes"),
@@ -292,3 +293,30 @@ def test_one_side_alone_up_to_the_limit_is_sent(run: Runner, side: str) -> None:
 def test_the_largest_allowed_size_is_sent(run: Runner) -> None:
     run("submit", "x", width=2048, height=2048, seed=2**63 - 1)
     assert len(run.api.submissions()) == 1
+
+
+# -- the options of one call ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout": "5"}, "timeout must be a positive, finite number of seconds"),
+        ({"timeout": math.nan}, "timeout must be a positive, finite"),
+        ({"timeout": -1}, "timeout must be a positive"),
+        ({"timeout": True}, "timeout must be a positive"),
+        ({"concurrency": 0}, "concurrency must be an integer from 1 to 10000"),
+        ({"concurrency": "2"}, "concurrency must be an integer"),
+        ({"concurrency": 2.0}, "concurrency must be an integer"),
+        ({"callbacks": {"on_progress": 5}}, "on_progress must be a function or None"),
+        ({"callbacks": {"on_submitted": "print"}}, "on_submitted must be a function"),
+    ],
+)
+def test_call_options_are_checked(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(flux2.InputError, match=message):
+        _arguments.call_options(**options)
+
+
+def test_good_call_options_pass() -> None:
+    _arguments.call_options(timeout=None, concurrency=None, callbacks={"on_progress": None})
+    _arguments.call_options(timeout=0.5, concurrency=24, callbacks={"on_progress": print})
