@@ -304,6 +304,9 @@ def _open_regular(path: Path, where: str) -> IO[bytes]:
         raise InputError(
             f"{where}: cannot read {path}: {exc.strerror or exc}", param=where
         ) from None
+    except ValueError:  # a NUL or a lone surrogate in a path object
+        _check_path_text(str(path), where)
+        raise
     try:
         _check_regular(os.fstat(fd).st_mode, path, where)
         if hasattr(os, "set_blocking"):

@@ -229,6 +229,8 @@ BAD_SUBMISSIONS: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
     (("x",), {"images": [b""]}, r"images\[0\] \(bytes\): empty"),
     (("x",), {"images": [""]}, r"images\[0\]"),
     (("x",), {"images": ["a\x00b.png"]}, "cannot hold a NUL character"),
+    (("x",), {"images": [Path("a\x00b.png")]}, "cannot hold a NUL character"),
+    (("x",), {"images": [Path("\ud800.png")]}, "cannot be a file name"),
     (("x",), {"images": ["\udcff\ud800.png"]}, "cannot be a file name"),
     (("x",), {"images": ["https://example.com/ü.png"]}, "URLs must be ASCII"),
     (("x",), {"images": "data:image/png;base64,@@@@"}, "invalid base64"),
