@@ -14,9 +14,9 @@ from typing import Any, Final, Literal, Self
 
 import httpx
 
-from . import decisions
+from . import _arguments, decisions
 from ._flows import Checker, Context
-from ._logging import redact_httpx_logs, redact_url
+from ._logging import redact_httpx_logs, redact_url, remember_secret
 from ._version import __version__
 from .errors import InputError
 from .types import TaskResult
@@ -85,14 +85,12 @@ def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
         return value
     if value is None:
         return DEFAULT_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InputError(
-            f"timeout must be a positive number of seconds, got {value!r}", param="timeout"
-        )
-    return httpx.Timeout(float(value))
+    return httpx.Timeout(_arguments.seconds(value, "timeout"))
 
 
 def _api_key(value: str | None) -> str:
+    if value is not None:
+        value = _arguments.text(value, "api_key", what="the key from your BFL dashboard")
     key = (value if value is not None else os.environ.get("BFL_API_KEY", "")).strip()
     if not key:
         raise InputError(
@@ -102,15 +100,14 @@ def _api_key(value: str | None) -> str:
     if not key.isascii() or not key.isprintable():
         # Said without echoing the key: it must not reach logs or tracebacks.
         raise InputError("the API key contains characters a header cannot carry", param="api_key")
+    remember_secret(key)  # whatever library logs it from now on, it shows as ***
     return key
 
 
 def _trusted(value: Iterable[str] | str | None) -> tuple[str, ...]:
     if value is None:
         value = os.environ.get("BFL_TRUSTED_HOSTS", "")
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(entry.strip() for entry in value if entry and entry.strip())
+    return _arguments.host_names(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,24 +138,26 @@ class Options:
         strict: bool | str | None,
         max_concurrency: int | None,
     ) -> Options:
-        url = (base_url or os.environ.get("BFL_BASE_URL") or decisions.DEFAULT_BASE_URL).strip()
-        url = url.rstrip("/")
-        retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        url = _arguments.base_url(base_url, default=decisions.DEFAULT_BASE_URL)
+        retries = _arguments.count(
+            DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+            "max_retries",
+            least=0,
+            most=_arguments.MAX_RETRIES,
+        )
+        concurrency = _arguments.count(
+            DEFAULT_MAX_CONCURRENCY if max_concurrency is None else max_concurrency,
+            "max_concurrency",
+            least=1,
+            most=_arguments.MAX_CONCURRENCY,
+        )
+        waiting = _arguments.seconds(
+            DEFAULT_WAIT_TIMEOUT if wait_timeout is None else wait_timeout, "wait_timeout"
+        )
+        if poll_schedule is not None and not isinstance(poll_schedule, decisions.PollSchedule):
             raise InputError(
-                f"max_retries must be an integer >= 0, got {retries!r}", param="max_retries"
-            )
-        concurrency = DEFAULT_MAX_CONCURRENCY if max_concurrency is None else max_concurrency
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise InputError(
-                f"max_concurrency must be an integer >= 1, got {concurrency!r}",
-                param="max_concurrency",
-            )
-        waiting = DEFAULT_WAIT_TIMEOUT if wait_timeout is None else wait_timeout
-        if isinstance(waiting, bool) or not isinstance(waiting, (int, float)) or waiting <= 0:
-            raise InputError(
-                f"wait_timeout must be a positive number of seconds, got {waiting!r}",
-                param="wait_timeout",
+                f"poll_schedule must be a flux2.PollSchedule, got {type(poll_schedule).__name__}",
+                param="poll_schedule",
             )
         return cls(
             api_key=_api_key(api_key),
@@ -166,7 +165,7 @@ class Options:
             trusted_hosts=_trusted(trusted_hosts),
             max_retries=retries,
             timeout=_timeout(timeout),
-            wait_timeout=float(waiting),
+            wait_timeout=waiting,
             poll_schedule=poll_schedule or decisions.PollSchedule(),
             strict=_strict_mode(strict),
             max_concurrency=concurrency,

@@ -2,15 +2,19 @@
 
 Result URLs are pre-signed (Azure-style ``sig=``/``se=`` query parameters [doc][seen]): whoever
 holds one can fetch the image until it expires, so a URL is redacted before it reaches a log
-line, a repr or an exception message. The API key and webhook secrets never get that far: they
-are only ever placed in request headers and bodies, which flux2 does not log.
+line, a repr or an exception message. The API key and webhook secrets are only ever placed in
+request headers and bodies, which flux2 does not log; but the libraries below it may (httpcore
+logs response headers and errors at DEBUG), so every log record of every library is redacted
+as it is made: known secrets, secret-looking query values and credential fields.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 logger = logging.getLogger("flux2")
@@ -55,28 +59,105 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: (REDACTED if k.lower() in _HEADER_SECRETS else v) for k, v in headers.items()}
 
 
-class _RedactURLs(logging.Filter):
-    """Redacts URL arguments of log records. httpx logs every request's full URL at INFO,
-    which for a result download is a working signed link."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and any(_looks_like_url(a) for a in args):
-            record.args = tuple(redact_url(a) if _looks_like_url(a) else a for a in args)
-        return True
+# Secrets known at run time (the API key, webhook secrets), removed wherever they appear in a
+# log record. Bounded: a long-running service may send a different webhook secret per task.
+_KNOWN_SECRETS: dict[str, None] = {}
+_MAX_KNOWN_SECRETS = 1024
+# Shorter values are not searched for: they would blank out ordinary words of every message.
+_MIN_SECRET_CHARS = 4
+_secrets_lock = threading.Lock()
 
 
-def _looks_like_url(value: object) -> bool:
-    if type(value).__name__ == "URL":  # httpx.URL, without importing httpx here
-        return True
-    return isinstance(value, str) and value.startswith(("http://", "https://")) and "?" in value
+def remember_secret(secret: str) -> None:
+    """Have ``secret`` replaced by ``***`` in every log record from now on (any logger)."""
+    if not isinstance(secret, str) or len(secret) < _MIN_SECRET_CHARS:
+        return
+    with _secrets_lock:
+        _KNOWN_SECRETS.pop(secret, None)
+        _KNOWN_SECRETS[secret] = None
+        while len(_KNOWN_SECRETS) > _MAX_KNOWN_SECRETS:
+            del _KNOWN_SECRETS[next(iter(_KNOWN_SECRETS))]
+    install_log_redaction()
 
 
-_FILTER = _RedactURLs()
+# A secret-looking query parameter anywhere in free text (a URL inside a repr of bytes, a
+# header tuple, an exception message): its value runs to the next delimiter.
+_QUERY_SECRET = re.compile(
+    r"(?i)(?P<lead>[?&;]|&amp;)(?P<name>(?:se|st|sp|sv|sr|skoid|sktid)|[\w.-]*(?:sig|signature|"
+    r"token|secret|key|password|credential)[\w.-]*)=(?P<value>[^&\s'\"<>#,;)\]}\\]+)"
+)
+# A credential header or body field next to its value, in the shapes reprs and JSON give:
+# ``(b'x-key', b'...')``, ``'X-Key': '...'``, ``x-key: ...``, ``"webhook_secret":"..."``.
+_FIELD_SECRET = re.compile(
+    r"(?i)(?P<name>x-key|authorization|x-webhook-secret|x-bfl-signature|webhook_secret|api_key)"
+    r"(?P<sep>['\"]?\s*[:,=]\s*b?['\"]?)(?P<value>[^'\"\s,}\])]+)"
+)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with known secrets, secret query values and credential fields replaced."""
+    with _secrets_lock:
+        known = [secret for secret in _KNOWN_SECRETS if secret in text]
+    for secret in sorted(known, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = _QUERY_SECRET.sub(lambda m: f"{m['lead']}{m['name']}={REDACTED}", text)
+    return _FIELD_SECRET.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    """Replace ``record``'s message by its redacted text, with no arguments left.
+
+    The whole message is formatted here, once, because a secret may sit in any argument's
+    ``str``/``repr`` (a URL object, a header list, a bytes repr from httpcore) or in the
+    format string itself (httpcore formats before it logs). Tracebacks are formatted and
+    redacted too: exception messages quote URLs.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:  # a mismatched format string: keep what it said, redacted
+        message = f"{record.msg} {record.args!r}"
+    record.msg = redact_text(message)
+    record.args = ()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact_text(_FORMATTER.formatException(record.exc_info))
+    elif record.exc_text:
+        record.exc_text = redact_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info)
+
+
+_FORMATTER = logging.Formatter()
+
+
+class _RedactingFactory:
+    """A log record factory that redacts each record as it is made.
+
+    Not a filter: a filter on a logger sees only records logged on that very logger, not
+    those of its children (``httpcore.http11`` is not ``httpcore``), and a filter on a handler
+    sees only that handler's. Every record of every library, whatever logger and handler it
+    goes to, is made by the record factory, so no handler can see it unredacted.
+    """
+
+    def __init__(self, wrapped: Callable[..., logging.LogRecord]) -> None:
+        self.wrapped = wrapped
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.wrapped(*args, **kwargs)
+        _redact_record(record)
+        return record
+
+
+def install_log_redaction() -> None:
+    """Wrap the process's log record factory in :class:`_RedactingFactory` (once)."""
+    with _secrets_lock:
+        current = logging.getLogRecordFactory()
+        if not isinstance(current, _RedactingFactory):
+            logging.setLogRecordFactory(_RedactingFactory(current))
 
 
 def redact_httpx_logs() -> None:
-    """Install the redacting filter on the ``httpx`` logger (once per process)."""
-    httpx_logger = logging.getLogger("httpx")
-    if _FILTER not in httpx_logger.filters:
-        httpx_logger.addFilter(_FILTER)
+    """Redact the records of every logger (httpx, httpcore, flux2 and any other)."""
+    install_log_redaction()
+
+
+install_log_redaction()

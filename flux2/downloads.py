@@ -19,6 +19,8 @@ from typing import IO, Final, Protocol
 from urllib.parse import unquote_plus
 
 from ._logging import logger
+from ._paths import path_inside, safe_file_name
+from .errors import InputError
 from .inputs import SNIFF_BYTES, sniff_image_format
 from .types import RESULT_TTL_SECONDS
 
@@ -97,15 +99,25 @@ class FileSink(_Sniffing):
 
     ``target`` is a file path (written exactly as given) or a directory (an existing one, or a
     path ending in a separator), in which the file is named ``<stem><ext>`` with the extension
-    of the image's actual format.
+    of the image's actual format. ``stem`` comes from the service (a task id) or a URL, so it
+    is made a safe file name and the final path is checked to lie inside the directory.
     """
 
     def __init__(self, target: str | os.PathLike[str], *, stem: str) -> None:
         super().__init__()
-        text = os.fspath(target)
+        try:
+            text = os.fsdecode(os.fspath(target))
+        except TypeError:
+            raise InputError(
+                f"path must be a file or directory path (str or os.PathLike), got "
+                f"{type(target).__name__}",
+                param="path",
+            ) from None
+        if "\x00" in text:
+            raise InputError("path cannot hold a NUL character", param="path")
         self._target = Path(text).expanduser()
         self._is_dir = self._target.is_dir() or text.endswith((os.sep, "/"))
-        self._stem = stem
+        self._stem = safe_file_name(stem)
         self._file: IO[bytes] | None = None
         self._temp: Path | None = None
         self._final: Path | None = None
@@ -145,7 +157,7 @@ class FileSink(_Sniffing):
             os.fsync(self._file.fileno())
             self._file.close()
             if self._is_dir:
-                final = self._target / f"{self._stem}{ext}"
+                final = path_inside(self._target, f"{self._stem}{ext}")
             else:
                 final = self._target
                 _warn_if_extension_differs(final, fmt)

@@ -21,10 +21,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import itertools
 import os
 import re
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, TypeAlias
 
@@ -122,9 +125,20 @@ def encode_images(
     """Encode every image, after checking there are at most ``max_images`` of them."""
     if images is None:
         return []
-    if isinstance(images, (str, bytes, bytearray, memoryview, os.PathLike)):
-        images = [images]
-    items = list(images)
+    single: Any = images
+    if isinstance(single, (str, bytes, bytearray, memoryview, os.PathLike)) or _is_pil_image(
+        single
+    ):
+        images = [single]
+    if isinstance(images, (Mapping, AbstractSet)) or not isinstance(images, Iterable):
+        # A set or dict has no order to fill the slots in; anything else is not a list at all.
+        raise InputError(
+            f"images must be a list of images (paths, bytes, PIL images, URLs or base64), got "
+            f"{type(images).__name__}",
+            param="images",
+        )
+    # One more than allowed is enough to know there are too many, even from an endless iterator.
+    items = list(itertools.islice(images, max_images + 1))
     if len(items) > max_images:
         raise InputError(
             f"model {model!r} takes at most {max_images} input images; got {len(items)}",
@@ -139,14 +153,20 @@ def encode_image(image: ImageInput, *, index: int = 0) -> EncodedImage:
     if isinstance(image, str):
         return _encode_str(image, where)
     if isinstance(image, os.PathLike):
-        return _encode_path(Path(os.fspath(image)), where)
+        name = os.fspath(image)
+        return _encode_path(Path(os.fsdecode(name)), where)
     if isinstance(image, (bytes, bytearray, memoryview)):
         return _encode_bytes(bytes(image), f"{where} (bytes)", where)
     if _is_pil_image(image):
         return _encode_pil(image, where)
     read = getattr(image, "read", None)
     if callable(read):
-        data = read()
+        try:
+            data = read()
+        except OSError as exc:
+            raise InputError(
+                f"{where}: cannot read the file object: {exc.strerror or exc}", param=where
+            ) from None
         if not isinstance(data, (bytes, bytearray)):
             raise InputError(f"{where}: the file object must be opened in binary mode", param=where)
         return _encode_bytes(bytes(data), f"{where} (file object)", where)
@@ -175,12 +195,31 @@ def _encode_str(text: str, where: str) -> EncodedImage:
         if encoded is None:
             raise InputError(f"{where}: the data URI holds invalid base64", param=where)
         return encoded
+    _check_path_text(text, where)
     path = Path(text).expanduser()
     if len(stripped) >= _B64_MIN_GUESS and stripped.isascii() and not _exists(path):
         encoded = _decode_b64(stripped, f"{where} (base64)", where)
         if encoded is not None:
             return encoded
     return _encode_path(path, where)
+
+
+def _check_path_text(text: str, where: str) -> None:
+    if "\x00" in text:
+        raise InputError(
+            f"{where}: a file name cannot hold a NUL character; give a path, an http(s) URL "
+            "or base64",
+            param=where,
+        )
+    try:
+        os.fsencode(text)
+    except UnicodeError:
+        raise InputError(
+            f"{where}: {text.encode('utf-8', 'backslashreplace').decode()!r} cannot be a file "
+            "name on this system (it holds a lone surrogate); give a path, an http(s) URL or "
+            "base64",
+            param=where,
+        ) from None
 
 
 def _exists(path: Path) -> bool:
@@ -206,34 +245,83 @@ def _decode_b64(text: str, source: str, where: str) -> EncodedImage | None:
 
 def _encode_path(path: Path, where: str) -> EncodedImage:
     source = f"{where} ({path})"
+    handle = _open_regular(path, where)
     try:
-        handle = path.open("rb")
+        with handle:
+            head = handle.read(SNIFF_BYTES)
+            fmt = _check_image(head, source, where)
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(0)
+            out = _read_base64(handle, size)
+    except OSError as exc:
+        raise InputError(
+            f"{where}: cannot read {path}: {exc.strerror or exc}", param=where
+        ) from None
+    return EncodedImage(out, source, fmt)
+
+
+def _read_base64(handle: IO[bytes], size: int) -> bytearray:
+    # Encode chunk by chunk into a buffer of the final size: a 12 MP input is held once, as
+    # base64, never as raw bytes and base64 side by side. Only ``size`` bytes are read, so a
+    # file that grows while being read cannot overrun the buffer.
+    out = bytearray(4 * ((size + 2) // 3))
+    view = memoryview(out)
+    written = 0
+    remaining = size
+    while remaining > 0 and (chunk := handle.read(min(_READ_CHUNK, remaining))):
+        remaining -= len(chunk)
+        encoded = base64.b64encode(chunk)
+        view[written : written + len(encoded)] = encoded
+        written += len(encoded)
+    view.release()
+    if written != len(out):  # the file shrank while being read
+        del out[written:]
+    return out
+
+
+# What is not a regular file, by the name a message gives it.
+_FILE_KINDS: Final = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _open_regular(path: Path, where: str) -> IO[bytes]:
+    """``path`` opened for reading, refused unless it is a regular file. Reading a FIFO or a
+    device would block forever or never end, and merely opening some devices acts on them, so
+    the kind is checked before opening, and again on what was opened (it may have been
+    swapped in between); the open itself never blocks."""
+    try:
+        _check_regular(os.stat(path).st_mode, path, where)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise InputError(f"{where}: no such file: {path}", param=where) from None
-    except IsADirectoryError:
-        raise InputError(
-            f"{where}: {path} is a directory, not an image file", param=where
-        ) from None
     except OSError as exc:
-        raise InputError(f"{where}: cannot read {path}: {exc.strerror}", param=where) from None
-    with handle:
-        head = handle.read(SNIFF_BYTES)
-        fmt = _check_image(head, source, where)
-        size = os.fstat(handle.fileno()).st_size
-        handle.seek(0)
-        # Encode chunk by chunk into a buffer of the final size: a 12 MP input is held once,
-        # as base64, never as raw bytes and base64 side by side.
-        out = bytearray(4 * ((size + 2) // 3))
-        view = memoryview(out)
-        written = 0
-        while chunk := handle.read(_READ_CHUNK):
-            encoded = base64.b64encode(chunk)
-            view[written : written + len(encoded)] = encoded
-            written += len(encoded)
-        view.release()
-        if written != len(out):  # the file changed while being read
-            del out[written:]
-    return EncodedImage(out, source, fmt)
+        raise InputError(
+            f"{where}: cannot read {path}: {exc.strerror or exc}", param=where
+        ) from None
+    except ValueError:  # a NUL or a lone surrogate in a path object
+        _check_path_text(str(path), where)
+        raise
+    try:
+        _check_regular(os.fstat(fd).st_mode, path, where)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _check_regular(mode: int, path: Path, where: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    raise InputError(f"{where}: {path} is {kind}, not an image file", param=where)
 
 
 def _encode_bytes(data: bytes, source: str, where: str) -> EncodedImage:
@@ -246,12 +334,51 @@ def _check_image(head: bytes, source: str, where: str) -> str:
     if found is None:
         if not head:
             raise InputError(f"{source}: empty, not an image", param=where)
+        # Named, never quoted: the file may be a symlink to something private.
         raise InputError(
-            f"{source}: not an image (first bytes {head[:8]!r}); "
+            f"{source}: not an image ({describe_content(head)}); "
             "expected JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF or HEIC",
             param=where,
         )
     return found[0]
+
+
+# Common files given by mistake, recognised by their first bytes.
+_OTHER_MAGIC: Final = (
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"MZ", "a Windows executable"),
+    (b"#!", "a script"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"-----BEGIN ", "a PEM key or certificate"),
+    (b"ssh-", "an SSH key"),
+    (b"<svg", "an SVG drawing (vector images are not accepted; export a PNG)"),
+)
+
+
+def describe_content(head: bytes) -> str:
+    """What kind of file starts with ``head``, in words, without quoting any of it."""
+    for signature, kind in _OTHER_MAGIC:
+        if head.startswith(signature):
+            return kind
+    stripped = head.lstrip()
+    lowered = stripped[:16].lower()
+    if lowered.startswith((b"<!doctype html", b"<html")):
+        return "an HTML page"
+    if lowered.startswith(b"<?xml"):
+        return "an XML document"
+    if stripped[:1] in (b"{", b"["):
+        return "JSON or other text"
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut off at the end of ``head`` is still text.
+        decoded = head[: exc.start].decode("utf-8") if exc.start >= len(head) - 3 else ""
+    if decoded and all(c.isprintable() or c in "\t\r\n" for c in decoded):
+        return "text"
+    return "unrecognised binary data"
 
 
 def _is_pil_image(obj: object) -> bool:

@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from ._convert import WireError, result_from_body
+from ._logging import remember_secret
 from ._wire import STATUS_MEANINGS
 from .errors import WebhookVerificationError
 from .types import TaskResult
@@ -80,9 +81,14 @@ class WebhookEvent:
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
+    # Typed as str, but frameworks hand over raw bytes or other objects too.
+    items: list[tuple[object, object]] = list(headers.items())
+    for key, value in items:
+        if isinstance(key, str) and key.lower() == wanted:
+            # Raw header bytes are Latin-1 by HTTP's definition; anything else never matches.
+            if isinstance(value, (bytes, bytearray)):
+                return bytes(value).decode("latin-1")
+            return value if isinstance(value, str) else ""
     return None
 
 
@@ -102,15 +108,16 @@ def verify(body: bytes | str, headers: Mapping[str, str], secret: str) -> Scheme
     Raises :class:`flux2.WebhookVerificationError` when the signature or secret is wrong or
     missing. When a signature is present it decides, even if a secret header is present too.
     """
-    if not secret:
-        raise WebhookVerificationError("no webhook secret to verify against")
+    if not isinstance(secret, str) or not secret:
+        raise WebhookVerificationError("no webhook secret (a non-empty str) to verify against")
+    remember_secret(secret)
     signature = _header(headers, SIGNATURE_HEADER)
     if signature is not None:
         value = signature.strip()
         if value.lower().startswith(_SIGNATURE_PREFIX):
             value = value[len(_SIGNATURE_PREFIX) :]
         expected = sign(body, secret)[len(_SIGNATURE_PREFIX) :]
-        if hmac.compare_digest(value.lower().encode(), expected.encode()):
+        if hmac.compare_digest(value.lower().encode("utf-8", "replace"), expected.encode()):
             return "signature"
         raise WebhookVerificationError(
             f"{SIGNATURE_HEADER} does not match the body (wrong secret, or the body was altered "
@@ -118,7 +125,8 @@ def verify(body: bytes | str, headers: Mapping[str, str], secret: str) -> Scheme
         )
     echoed = _header(headers, SECRET_HEADER)
     if echoed is not None:
-        if hmac.compare_digest(echoed.strip().encode("utf-8"), secret.encode("utf-8")):
+        received = echoed.strip().encode("utf-8", "replace")
+        if hmac.compare_digest(received, secret.encode("utf-8", "replace")):
             return "secret"
         raise WebhookVerificationError(f"{SECRET_HEADER} does not match the webhook secret")
     raise WebhookVerificationError(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from flux2 import _schema
+from flux2._logging import remember_secret
 from flux2.errors import InputError
 from flux2.inputs import EncodedImage, ImageInput, encode_image, encode_images
 
@@ -32,6 +34,7 @@ class Flux2Warning(UserWarning):
 SIZE_MULTIPLE: Final = 16
 MAX_OUTPUT_PIXELS: Final = 2048 * 2048
 _SIZE_PARAMS: Final = ("width", "height")
+_INT_LIMIT: Final = 2**63
 
 
 class SubmitRequest:
@@ -107,6 +110,7 @@ def build_request(
     spec_model = resolve_model(model)
     if not isinstance(prompt, str):
         raise InputError(f"prompt must be a string, got {type(prompt).__name__}", param="prompt")
+    _check_text("prompt", prompt)
     _check_value(spec_model, "prompt", prompt)
 
     chosen: dict[str, Any] = {}
@@ -119,6 +123,15 @@ def build_request(
             continue
         if name not in spec_model.params or name == "prompt":
             raise _unknown_param(spec_model, name)
+        if isinstance(value, str):
+            _check_text(name, value)
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _INT_LIMIT:
+            # JSON parsers disagree past 64 bits, and a 5,000-digit int cannot even be printed.
+            raise InputError(
+                f"{name}={_shown_int(value)} is out of range: integers sent to the API must lie "
+                f"between {-_INT_LIMIT} and {_INT_LIMIT - 1} (64 bits)",
+                param=name,
+            )
         chosen[name] = _check_value(spec_model, name, value)
 
     if slot_images and images is not None:
@@ -131,6 +144,8 @@ def build_request(
     else:
         encoded = encode_images(images, max_images=spec_model.max_images, model=spec_model.name)
 
+    if isinstance(chosen.get("webhook_secret"), str):
+        remember_secret(chosen["webhook_secret"])
     if "webhook_secret" in chosen and "webhook_url" not in chosen:
         raise InputError(
             "webhook_secret is only used with webhook_url; set both or neither",
@@ -221,6 +236,31 @@ def _is_uri(value: str) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
 
 
+def _check_text(name: str, value: str) -> None:
+    """A str field must encode as UTF-8: a lone surrogate (from a badly decoded file name or
+    a JSON ``\\udxxx`` escape) cannot be sent in a JSON body."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{name} holds a lone surrogate (U+{ord(value[exc.start]):04X} at index {exc.start}), "
+            "which UTF-8 cannot carry; only valid Unicode text can be sent",
+            param=name,
+        ) from None
+
+
+def _assumed_side(model: registry.Model, name: str) -> int:
+    """The smallest the service may make side ``name`` when the caller leaves it out: the
+    spec's default when it is a size, else the spec's minimum (a default of 0 means "the model
+    chooses", which is never smaller than the minimum)."""
+    param = model.params.get(name)
+    default = param.default if param is not None else None
+    if isinstance(default, int) and not isinstance(default, bool) and default > 0:
+        return default
+    minimum = param.minimum if param is not None else None
+    return max(1, math.ceil(minimum)) if minimum is not None else 1
+
+
 def _check_output_size(model: registry.Model, chosen: Mapping[str, Any]) -> None:
     for name in _SIZE_PARAMS:
         value = chosen.get(name)
@@ -236,12 +276,44 @@ def _check_output_size(model: registry.Model, chosen: Mapping[str, Any]) -> None
                 stacklevel=4,
             )
     width, height = chosen.get("width"), chosen.get("height")
-    if isinstance(width, int) and isinstance(height, int) and width * height > MAX_OUTPUT_PIXELS:
-        # An error: cost grows per megapixel [doc], BFL's own SDK refuses it [doc], and a size the
-        # service cannot produce is better refused here than billed or half-served.
+    if not isinstance(width, int) and not isinstance(height, int):
+        return
+    # An error: cost grows per megapixel [doc], BFL's own SDK refuses it [doc], and a size the
+    # service cannot produce is better refused here than billed or half-served. A side given
+    # alone is held against the smallest the other side can be, so no single side can exceed
+    # what 4 MP allows either.
+    given = "width" if isinstance(width, int) else "height"
+    other = "height" if given == "width" else "width"
+    side = width if isinstance(width, int) else height
+    assert isinstance(side, int)
+    if isinstance(width, int) and isinstance(height, int):
+        pixels = width * height
+        if pixels <= MAX_OUTPUT_PIXELS:
+            return
         raise InputError(
-            f"width*height = {width}*{height} = {width * height / 1e6:.2f} MP is more than the "
-            f"4 MP ({MAX_OUTPUT_PIXELS} pixels, e.g. 2048x2048) BFL documents as the output "
-            f"limit of {model.name!r}",
+            f"width*height = {_shown_int(width)}*{_shown_int(height)} = "
+            f"{_megapixels(pixels)} is more than the 4 MP ({MAX_OUTPUT_PIXELS} pixels, e.g. "
+            f"2048x2048) BFL documents as the output limit of {model.name!r}",
             param="width",
         )
+    least = _assumed_side(model, other)
+    most = MAX_OUTPUT_PIXELS // least
+    if side > most:
+        raise InputError(
+            f"{given}={_shown_int(side)} is more than the 4 MP ({MAX_OUTPUT_PIXELS} pixels) BFL "
+            f"documents as the output limit of {model.name!r} allows even with the smallest "
+            f"{other} ({least}): {given} must be at most {most}; give both sides, e.g. "
+            "width=2048, height=2048",
+            param=given,
+        )
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.2f} MP" if pixels < 10**15 else f"{_shown_int(pixels)} pixels"
+
+
+def _shown_int(value: int) -> str:
+    # Not str(): past 4,300 digits it raises, and a 4,000-digit message helps nobody.
+    if abs(value) < 10**12:
+        return str(value)
+    return f"a {int(value.bit_length() * math.log10(2)) + 1}-digit number"

@@ -3,6 +3,7 @@ No I/O."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -34,22 +35,56 @@ if TYPE_CHECKING:
 # Task status
 # --------------------------------------------------------------------------------------------
 
+# Unknown statuses are reported once each, and only so many: a hostile or broken server can
+# invent a new status on every poll, and neither the log nor this set may grow with it.
+MAX_REPORTED_STATUSES: Final = 20
+# Enough for any real status word; the rest of a longer one is neither kept nor logged.
+_STATUS_SHOWN_CHARS: Final = 64
 _warned_statuses: set[str] = set()
+_warned_lock = threading.Lock()
 
 
 def task_state(status: str) -> TaskState:
     """What ``status`` means. An unknown one counts as in flight, with one warning per status
-    per process: new in-flight statuses have appeared live without a spec change [seen]."""
-    state = STATUS_MEANINGS.get(status)
+    per process (up to :data:`MAX_REPORTED_STATUSES`): new in-flight statuses have appeared
+    live without a spec change [seen]."""
+    state = STATUS_MEANINGS.get(status) if isinstance(status, str) else None
     if state is not None:
         return state
-    if status not in _warned_statuses:
-        _warned_statuses.add(status)
-        logger.warning(
-            "unknown task status %r: treating it as in flight and polling on until the deadline",
-            status,
-        )
+    _report_unknown(status)
     return TaskState.IN_FLIGHT
+
+
+def _report_unknown(status: object) -> None:
+    key = status[: _STATUS_SHOWN_CHARS + 1] if isinstance(status, str) else repr(type(status))
+    with _warned_lock:
+        warned = _warned_statuses
+        if key in warned or len(warned) > MAX_REPORTED_STATUSES:
+            return
+        warned.add(key)
+        last = len(warned) > MAX_REPORTED_STATUSES
+    if last:
+        logger.warning(
+            "more than %d different unknown task statuses: treating them all as in flight; "
+            "further unknown statuses will not be reported",
+            MAX_REPORTED_STATUSES,
+        )
+        return
+    logger.warning(
+        "unknown task status %s: treating it as in flight and polling on until the deadline",
+        _shown_status(status),
+    )
+
+
+def _shown_status(status: object) -> str:
+    """A status for a log line: ASCII only (no control characters or terminal escapes), and
+    short."""
+    if not isinstance(status, str):
+        return f"of type {type(status).__name__}"
+    shown = ascii(status[:_STATUS_SHOWN_CHARS])
+    if len(status) > _STATUS_SHOWN_CHARS:
+        shown += f" (cut from {len(status)} characters)"
+    return shown
 
 
 _TASK_ERRORS: Final[Mapping[TaskState, tuple[type[TaskError], str]]] = MappingProxyType(

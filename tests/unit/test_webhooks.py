@@ -101,3 +101,53 @@ def test_unreadable_deliveries_are_refused() -> None:
         webhooks.parse({"status": "SUCCESS"})  # no id
     with pytest.raises(flux2.WebhookVerificationError):
         webhooks.verify(BODY, {"X-Webhook-Secret": ""}, "")
+
+
+@pytest.mark.parametrize(
+    ("headers", "scheme"),
+    [
+        ({"X-BFL-Signature": signature(BODY)}, "signature"),
+        ({"X-Webhook-Secret": SECRET}, "secret"),
+    ],
+)
+def test_both_schemes_decide_by_a_constant_time_comparison(
+    monkeypatch: pytest.MonkeyPatch, headers: dict[str, str], scheme: str
+) -> None:
+    calls: list[tuple[object, object]] = []
+    real = hmac.compare_digest
+
+    def recording(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", recording)
+    assert webhooks.verify(BODY, headers, SECRET) == scheme
+    assert len(calls) == 1
+    # The verdict is the comparison's: were it made with ``==`` instead, these would not flip.
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: False)
+    with pytest.raises(flux2.WebhookVerificationError):
+        webhooks.verify(BODY, headers, SECRET)
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: True)
+    wrong = dict.fromkeys(headers, "sha256=" + "0" * 64)
+    assert webhooks.verify(BODY, wrong, SECRET) == scheme
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-BFL-Signature": b"sha256=00"},
+        {"X-Webhook-Secret": 5},
+        {"X-BFL-Signature": "sha256=ü"},
+        {"X-Webhook-Secret": "\ud800"},
+    ],
+    ids=repr,
+)
+def test_odd_header_values_are_refused_as_unverified(headers: dict[str, object]) -> None:
+    with pytest.raises(flux2.WebhookVerificationError):
+        webhooks.verify(BODY, headers, SECRET)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("secret", ["", None, b"whsec", 5])
+def test_a_missing_or_wrong_type_secret_is_refused(secret: object) -> None:
+    with pytest.raises(flux2.WebhookVerificationError, match="no webhook secret"):
+        webhooks.verify(BODY, {"X-Webhook-Secret": "x"}, secret)  # type: ignore[arg-type]

@@ -1,0 +1,154 @@
+"""Checks of argument values that are not request fields: client settings and the options of
+a call (deadlines, counts, URLs). Each wrong value becomes an :class:`~flux2.InputError` that
+says what was wrong and what is allowed, before anything is sent. No I/O."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from typing import Final
+from urllib.parse import urlsplit
+
+from ._logging import redact_url
+from .errors import InputError
+
+# Upper bounds that only catch mistakes: past them a setting is a typo, not a choice. Retries
+# back off exponentially up to a cap, so 100 already span many minutes; 10,000 tasks in flight
+# is far beyond any account limit BFL grants (24 by default [doc]).
+MAX_RETRIES: Final = 100
+MAX_CONCURRENCY: Final = 10_000
+
+
+def shown(value: object) -> str:
+    """``value`` for a message: a short repr of a plain value, else only its type (an object
+    of the wrong type may be a secret, or print for pages)."""
+    if isinstance(value, (int, float, str)):
+        text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge int"
+        return text if len(text) <= 40 else text[:37] + "..."
+    return f"a {type(value).__name__}"
+
+
+def seconds(value: object, name: str) -> float:
+    """``value`` as a positive, finite number of seconds. NaN would make every comparison
+    with a deadline false, and infinity would remove the limit the setting exists for."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number) and number > 0:
+            return number
+    raise InputError(
+        f"{name} must be a positive, finite number of seconds, got {shown(value)}", param=name
+    )
+
+
+def optional_seconds(value: object, name: str) -> float | None:
+    """``None`` (the client's default applies) or :func:`seconds`."""
+    return None if value is None else seconds(value, name)
+
+
+def count(value: object, name: str, *, least: int, most: int) -> int:
+    """``value`` as an integer from ``least`` to ``most`` (``True`` is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise InputError(
+            f"{name} must be an integer from {least} to {most}, got {shown(value)}", param=name
+        )
+    return value
+
+
+def callback(value: object, name: str) -> None:
+    """``value`` must be ``None`` or callable: found out only after a submission, a wrong one
+    would fail a task that is already billed."""
+    if value is not None and not callable(value):
+        raise InputError(f"{name} must be a function or None, got {shown(value)}", param=name)
+
+
+def text(value: object, name: str, *, what: str) -> str:
+    """``value`` as a str; bytes get a hint. The value itself is never echoed (a key)."""
+    if isinstance(value, str):
+        return value
+    hint = " (decode bytes first)" if isinstance(value, (bytes, bytearray)) else ""
+    raise InputError(f"{name} must be a str ({what}), got {type(value).__name__}{hint}", param=name)
+
+
+def host_names(value: object) -> tuple[str, ...]:
+    """Trusted host names from a comma-separated str or an iterable of str."""
+    if isinstance(value, str):
+        value = value.split(",")
+    wrong = InputError(
+        "trusted_hosts must be host names: a comma-separated str or a list of str such as "
+        f"['proxy.example.com', '.example.org'], got {shown(value)}",
+        param="trusted_hosts",
+    )
+    if isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        raise wrong
+    entries = list(value)
+    if not all(isinstance(entry, str) for entry in entries):
+        raise wrong
+    hosts = tuple(entry.strip() for entry in entries if entry.strip())
+    for host in hosts:
+        if not _plain_ascii(host):
+            raise InputError(
+                f"trusted_hosts: {host.encode('ascii', 'backslashreplace').decode()!r} is not "
+                "a host name (ASCII, no spaces or control characters; IDNA-encode "
+                "international names)",
+                param="trusted_hosts",
+            )
+    return hosts
+
+
+def base_url(value: object, *, default: str) -> str:
+    """The API's base URL: the argument, else ``BFL_BASE_URL``, else ``default``.
+
+    Paths are appended to it, so a query or fragment would swallow every one of them; a
+    ``user:password@`` would travel with the key to wherever it points.
+    """
+    if value is not None:
+        value = text(value, "base_url", what=f"a URL such as {default!r}")
+        if not value.strip():
+            raise InputError(
+                f"base_url is empty; leave it out for the default {default!r}", param="base_url"
+            )
+    url = (value or os.environ.get("BFL_BASE_URL") or default).strip().rstrip("/")
+    allowed = f"scheme://host[:port][/path], such as {default!r}"
+    if not _plain_ascii(url):
+        raise InputError(
+            f"base_url must be ASCII with no spaces or control characters ({allowed}; "
+            "percent-encode the path, IDNA-encode the host)",
+            param="base_url",
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InputError(f"base_url must be {allowed}", param="base_url") from None
+    if "?" in url or "#" in url:
+        raise InputError(
+            f"base_url must have no query (?...) or fragment (#...): {allowed}; "
+            f"got {redact_url(url)!r}",
+            param="base_url",
+        )
+    if "@" in parts.netloc:
+        raise InputError("base_url must not contain user:password@", param="base_url")
+    return url
+
+
+def _plain_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable() and not any(c.isspace() for c in text)
+
+
+def call_options(
+    *,
+    timeout: object = None,
+    concurrency: object = None,
+    callbacks: Mapping[str, object] | None = None,
+    max_concurrency: int = MAX_CONCURRENCY,
+) -> None:
+    """Checks the options of one call (``timeout=`` of ``wait``/``generate``, ``concurrency=``
+    of ``generate_many``, progress and submission callbacks) before it sends anything."""
+    optional_seconds(timeout, "timeout")
+    if concurrency is not None:
+        count(concurrency, "concurrency", least=1, most=max_concurrency)
+    for name, function in (callbacks or {}).items():
+        callback(function, name)
