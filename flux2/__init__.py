@@ -45,7 +45,15 @@ from .errors import (
     ValidationError,
     WebhookVerificationError,
 )
-from .types import BatchResult, GeneratedImage, Task, TaskResult, TaskState
+from .types import (
+    BatchFailure,
+    BatchResult,
+    BatchSuccess,
+    GeneratedImage,
+    Task,
+    TaskResult,
+    TaskState,
+)
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
@@ -57,7 +65,9 @@ __all__ = [
     "APITimeoutError",
     "AsyncClient",
     "AuthenticationError",
+    "BatchFailure",
     "BatchResult",
+    "BatchSuccess",
     "Client",
     "ContentModeratedError",
     "DownloadError",
