@@ -177,9 +177,10 @@ class _Downloader(Protocol):
 class GeneratedImage:
     """A finished generation: its task, its result, and its image, fetched on demand.
 
-    ``save(path)`` streams the image to disk; ``content`` holds it in memory. The signed URL
-    expires 10 minutes after the task ended [doc]: save or read within that window (once read,
-    ``content`` and further saves need no network).
+    ``save(path)`` writes the image to disk; ``content`` holds it in memory; ``format``,
+    ``mime_type``, ``width`` and ``height`` come from its header; ``to_pil()`` opens it with
+    Pillow; Jupyter shows it. The signed URL expires 10 minutes after the task ended [doc]:
+    save or read within that window (once read, ``content`` and further saves need no network).
     """
 
     __slots__ = ("_content", "_downloader", "result", "task")
@@ -334,8 +335,12 @@ class GeneratedImage:
                 "GeneratedImage.to_pil() needs Pillow, the 'images' extra: "
                 "pip install 'flux2[images]'"
             ) from None
-        image = Image.open(io.BytesIO(self.read()))
-        image.load()
+        content = self.read()
+        try:
+            image = Image.open(io.BytesIO(content))
+            image.load()
+        except (OSError, ValueError) as exc:  # Pillow's UnidentifiedImageError is an OSError
+            raise Flux2Error(f"Pillow cannot read task {self.task_id}'s image: {exc}") from exc
         return image
 
     def _info(self) -> ImageInfo:

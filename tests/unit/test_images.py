@@ -144,6 +144,13 @@ def test_to_pil_gives_a_pil_image() -> None:
     assert pil.format == "WEBP"
 
 
+def test_bytes_pillow_cannot_read_are_a_flux2_error() -> None:
+    # A WebP header over a body that is not one: the header reads, Pillow cannot decode it.
+    image, _ = generated(b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 32)
+    with pytest.raises(flux2.Flux2Error, match="Pillow cannot read"):
+        image.to_pil()
+
+
 def test_to_pil_without_pillow_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     real_import = builtins.__import__
 
