@@ -307,11 +307,16 @@ class GeneratedImage:
         if actual == wanted:
             return content
         if not convert:
+            ask = (
+                f", ask for output_format={wanted!r} when generating"
+                if wanted in self._offered_formats()
+                else ""
+            )
             raise InputError(
                 f"{path} names a {wanted.upper()} file, but task {self.task_id}'s image is "
                 f"{(actual or 'unknown').upper()}; nothing was written. Save it under a name "
-                f"that matches, ask for output_format={wanted!r} when generating, or re-encode "
-                f"it with save(path, convert=True) (needs Pillow: pip install 'flux2[images]')",
+                f"that matches{ask}, or re-encode it with save(path, convert=True) (needs "
+                "Pillow: pip install 'flux2[images]')",
                 param="path",
             )
         image = self.to_pil()
@@ -325,6 +330,18 @@ class GeneratedImage:
                 f"cannot re-encode the image as {wanted.upper()}: {exc}", param="path"
             ) from exc
         return buffer.getvalue()
+
+    def _offered_formats(self) -> tuple[str, ...]:
+        """The output formats the pinned spec offers for the image's model."""
+        from . import registry
+
+        try:
+            param = registry.get_model(self.model or registry.DEFAULT_MODEL).params.get(
+                "output_format"
+            )
+        except InputError:
+            return ()
+        return tuple(str(value) for value in param.enum or ()) if param is not None else ()
 
     def to_pil(self) -> PIL.Image.Image:
         """The image as a ``PIL.Image.Image`` (needs Pillow, the ``images`` extra)."""

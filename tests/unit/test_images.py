@@ -187,6 +187,10 @@ def test_saving_under_a_contradicting_extension_is_refused_and_writes_nothing(
     assert served.downloads == 1
     with pytest.raises(flux2.InputError):
         asyncio.run(image.asave(tmp_path / "y.webp"))
+    # A format the service does not offer is not suggested as an output_format.
+    with pytest.raises(flux2.InputError) as caught:
+        image.save(tmp_path / "z.gif")
+    assert "output_format" not in str(caught.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jpg"]
 
 
