@@ -25,7 +25,7 @@ from ._imageinfo import image_info
 if TYPE_CHECKING:
     from .inputs import EncodedImage, ImageInput
 
-__all__ = ["PRICES", "Estimate", "Price", "estimate", "price_of"]
+__all__ = ["PRICES", "Estimate", "Price", "estimate", "price_caveat", "price_of"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,20 @@ _HEADER_B64_CHARS: Final = 4 * 64 * 1024
 def price_of(model: str) -> Price | None:
     """The price of a model by its short name; a ``-preview`` endpoint is priced as its base
     model (not documented separately). ``None`` for a model the price list lacks."""
-    return PRICES.get(model.removesuffix("-preview"))
+    return PRICES.get(_priced_as(model))
+
+
+def price_caveat(model: str) -> str | None:
+    """What :func:`price_of` assumes for ``model``, or ``None`` when its price is BFL's own."""
+    if _priced_as(model) not in PRICES:
+        return f"BFL's price list has no price for {model!r}"
+    if _priced_as(model) != model:
+        return f"priced as {_priced_as(model)} (BFL lists no price of its own for {model})"
+    return None
+
+
+def _priced_as(model: str) -> str:
+    return model.removesuffix("-preview")
 
 
 def megapixels(width: int, height: int) -> float:
@@ -160,10 +173,9 @@ def estimate_request(request: decisions.SubmitRequest, *, base_url: str | None) 
     output_mp = megapixels(width, height)
     input_mp = round(sum((megapixels(w, h) for w, h in input_sizes), 0.0), 2)
     price = price_of(request.model.name)
-    if price is None:
-        notes.append(f"BFL's price list has no price for {request.model.name!r}")
-    elif request.model.is_preview:
-        notes.append("priced as its base model (previews have no price of their own)")
+    caveat = price_caveat(request.model.name)
+    if caveat is not None:
+        notes.append(caveat)
     return Estimate(
         model=request.model.name,
         method="POST",

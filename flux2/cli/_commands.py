@@ -329,15 +329,17 @@ def _price_json(name: str) -> dict[str, float] | None:
 
 
 def _price_line(name: str) -> str:
-    from flux2.pricing import price_of
+    from flux2.pricing import price_caveat, price_of
 
     price = price_of(name)
+    caveat = price_caveat(name)
     if price is None:
-        return "price: not in BFL's price list"
-    return (
+        return f"price: unknown ({caveat})"
+    line = (
         f"price: {price.first_mp:g} credits for the first megapixel, {price.further_mp:g} for "
         "each further output or input megapixel (1 credit = $0.01)"
     )
+    return f"{line}; {caveat}" if caveat else line
 
 
 def _model_json(model: Any) -> dict[str, Any]:

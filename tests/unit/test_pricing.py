@@ -73,7 +73,7 @@ def test_what_an_estimate_cannot_know_is_said(client: flux2.Client) -> None:
     notes = " ".join(estimate.notes)
     assert "cannot be read" in notes
     assert "1024x1024" in notes
-    assert "base model" in notes
+    assert "priced as klein-9b" in notes
 
 
 def test_an_estimate_refuses_what_generate_refuses(client: flux2.Client) -> None:
