@@ -45,7 +45,15 @@ from .errors import (
     ValidationError,
     WebhookVerificationError,
 )
-from .types import BatchResult, GeneratedImage, Task, TaskResult, TaskState
+from .types import (
+    BatchFailure,
+    BatchResult,
+    BatchSuccess,
+    GeneratedImage,
+    Task,
+    TaskResult,
+    TaskState,
+)
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
@@ -57,7 +65,9 @@ __all__ = [
     "APITimeoutError",
     "AsyncClient",
     "AuthenticationError",
+    "BatchFailure",
     "BatchResult",
+    "BatchSuccess",
     "Client",
     "ContentModeratedError",
     "DownloadError",
@@ -91,7 +101,7 @@ __all__ = [
 
 
 # Submodules loaded on first use (``flux2.registry`` reads the pinned spec).
-_LAZY_MODULES = ("registry", "webhooks", "conformance", "drift")
+_LAZY_MODULES = ("registry", "webhooks", "conformance", "drift", "pricing")
 
 
 def __getattr__(name: str) -> Any:
@@ -108,4 +118,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), "AsyncClient", *_LAZY_MODULES])
+    # The public names and the submodules, not what this module imported for itself
+    # (``Any``, ``TYPE_CHECKING``, ``annotations``).
+    import sys
+
+    loaded = [n for n in globals() if not n.startswith("_") and f"{__name__}.{n}" in sys.modules]
+    return sorted({*__all__, *_LAZY_MODULES, *loaded})

@@ -27,7 +27,7 @@ from ._client import limits, new_http_client, run_flow
 from ._flows import Flow, Notify, Send, Sleep, Stream, StreamOutcome
 from .downloads import FileSink, Sink
 from .inputs import ImageInput
-from .types import BatchResult, GeneratedImage, Task, TaskResult
+from .types import BatchFailure, BatchResult, BatchSuccess, GeneratedImage, Task, TaskResult
 
 T = TypeVar("T")
 
@@ -306,9 +306,9 @@ class AsyncClient(BaseClient):
                         if inspect.isawaitable(outcome):
                             await outcome
                 image = await self._wait(task, timeout, None)
-            return BatchResult(index, item, task=task, image=image)
+            return BatchSuccess(index, item, task=task, image=image)
         except Exception as exc:  # per item, by design: the batch goes on
-            return BatchResult(index, item, task=task, error=exc)
+            return BatchFailure(index, item, task=task, error=exc)
 
     async def _wait(
         self,

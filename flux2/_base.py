@@ -8,9 +8,9 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 import httpx
 
@@ -20,6 +20,10 @@ from ._logging import redact_httpx_logs, redact_url, remember_secret
 from ._version import __version__
 from .errors import InputError
 from .types import TaskResult
+
+if TYPE_CHECKING:
+    from .inputs import ImageInput
+    from .pricing import Estimate
 
 # The documented account limit: at most 24 FLUX.2 tasks in flight; more gives 429 [doc].
 DEFAULT_MAX_CONCURRENCY: Final = 24
@@ -274,6 +278,21 @@ class BaseClient:
     def strict(self) -> StrictMode | None:
         """``"warn"`` or ``"error"`` when every response is checked against the pinned spec."""
         return self._options.strict
+
+    def estimate(
+        self,
+        prompt: str,
+        *,
+        model: str = "flex",
+        images: Sequence[ImageInput] | None = None,
+        **params: Any,
+    ) -> Estimate:
+        """Validate a request as :meth:`generate` would (it takes the same keywords) and return
+        what would be sent and what it would cost, a :class:`flux2.pricing.Estimate`. Nothing
+        is sent."""
+        from .pricing import estimate
+
+        return estimate(prompt, model=model, images=images, base_url=self.base_url, **params)
 
     def __repr__(self) -> str:
         return (

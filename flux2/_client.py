@@ -26,7 +26,7 @@ from ._base import (
 from ._flows import Flow, Notify, Send, Sleep, Stream, StreamOutcome
 from .downloads import FileSink, Sink
 from .inputs import ImageInput
-from .types import BatchResult, GeneratedImage, Task, TaskResult
+from .types import BatchFailure, BatchResult, BatchSuccess, GeneratedImage, Task, TaskResult
 
 T = TypeVar("T")
 
@@ -366,9 +366,9 @@ class Client(BaseClient):
                     if on_submitted is not None:
                         on_submitted(index, task)
                 image = self._wait(task, timeout, None, cancel)
-            return BatchResult(index, item, task=task, image=image)
+            return BatchSuccess(index, item, task=task, image=image)
         except Exception as exc:  # per item, by design: the batch goes on
-            return BatchResult(index, item, task=task, error=exc)
+            return BatchFailure(index, item, task=task, error=exc)
 
     def _wait(
         self,

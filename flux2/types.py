@@ -1,5 +1,5 @@
 """flux2's public value types: :class:`Task`, :class:`TaskResult`, :class:`GeneratedImage`,
-:class:`BatchResult`.
+:class:`BatchResult` (a :class:`BatchSuccess` or a :class:`BatchFailure`).
 
 They are flux2's own, not the generated client's: ``flux2._convert`` turns wire bodies into them
 in one place, so a change in the spec stops there.
@@ -8,21 +8,32 @@ in one place, so a change in the spec stops there.
 from __future__ import annotations
 
 import dataclasses
+import io
+import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 from ._logging import redact_url
 from ._wire import STATUS_MEANINGS, TaskState
-from .errors import InputError
+from .errors import Flux2Error, InputError
 
 if TYPE_CHECKING:
-    import os
+    import PIL.Image
 
+    from ._imageinfo import ImageInfo
     from .downloads import Sink
 
-__all__ = ["BatchResult", "GeneratedImage", "Task", "TaskResult", "TaskState"]
+__all__ = [
+    "BatchFailure",
+    "BatchResult",
+    "BatchSuccess",
+    "GeneratedImage",
+    "Task",
+    "TaskResult",
+    "TaskState",
+]
 
 # Result URLs expire 10 minutes after the task ends [doc][seen].
 RESULT_TTL_SECONDS = 600.0
@@ -166,9 +177,10 @@ class _Downloader(Protocol):
 class GeneratedImage:
     """A finished generation: its task, its result, and its image, fetched on demand.
 
-    ``save(path)`` streams the image to disk; ``content`` holds it in memory. The signed URL
-    expires 10 minutes after the task ended [doc]: save or read within that window (once read,
-    ``content`` and further saves need no network).
+    ``save(path)`` writes the image to disk; ``content`` holds it in memory; ``format``,
+    ``mime_type``, ``width`` and ``height`` come from its header; ``to_pil()`` opens it with
+    Pillow; Jupyter shows it. The signed URL expires 10 minutes after the task ended [doc]:
+    save or read within that window (once read, ``content`` and further saves need no network).
     """
 
     __slots__ = ("_content", "_downloader", "result", "task")
@@ -241,31 +253,164 @@ class GeneratedImage:
             self._content = sink.getvalue()
         return self._content
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str], *, convert: bool = False) -> Path:
         """Write the image to ``path`` and return the path written.
 
-        A file path is written exactly as given. A directory gets ``<task_id>.<ext>`` with the
-        extension of the image's actual format. The image is streamed to a temporary file
-        beside the target and moved into place only when complete: an interrupted or short
-        download leaves no file behind.
+        A directory gets ``<task_id>.<ext>`` with the extension of the image's actual format.
+        A file path is written as given, but never with bytes its extension contradicts: saving
+        a JPEG as ``x.png`` raises :class:`flux2.InputError` (ask for
+        ``output_format="png"`` when generating, or pass ``convert=True`` to re-encode with
+        Pillow, the ``images`` extra). The file is written beside the target and moved into
+        place only when complete: an interrupted or short download leaves no file behind.
         """
         from .downloads import FileSink
 
         sink = FileSink(path, stem=self.task_id)
+        wanted = self._wanted_format(path)
+        if wanted is not None:
+            return sink.write_all(self._encoded_as(wanted, path, self.read(), convert=convert))
         if self._content is not None:
             return sink.write_all(self._content)
         self._downloader._fetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
 
-    async def asave(self, path: str | os.PathLike[str]) -> Path:
+    async def asave(self, path: str | os.PathLike[str], *, convert: bool = False) -> Path:
         """Async :meth:`save`."""
         from .downloads import FileSink
 
         sink = FileSink(path, stem=self.task_id)
+        wanted = self._wanted_format(path)
+        if wanted is not None:
+            content = await self.aread()
+            return sink.write_all(self._encoded_as(wanted, path, content, convert=convert))
         if self._content is not None:
             return sink.write_all(self._content)
         await self._downloader._afetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
+
+    @staticmethod
+    def _wanted_format(path: str | os.PathLike[str]) -> str | None:
+        """The image format a file path's extension names (``None`` for a directory)."""
+        from ._imageinfo import format_for_suffix
+
+        text = os.fspath(path)
+        target = Path(text).expanduser()
+        if text.endswith((os.sep, "/")) or target.is_dir():
+            return None
+        return format_for_suffix(target.suffix)
+
+    def _encoded_as(self, wanted: str, path: object, content: bytes, *, convert: bool) -> bytes:
+        from ._imageinfo import image_info
+
+        info = image_info(content)
+        actual = info.format if info is not None else None
+        if actual == wanted:
+            return content
+        if not convert:
+            ask = (
+                f", ask for output_format={wanted!r} when generating"
+                if wanted in self._offered_formats()
+                else ""
+            )
+            raise InputError(
+                f"{path} names a {wanted.upper()} file, but task {self.task_id}'s image is "
+                f"{(actual or 'unknown').upper()}; nothing was written. Save it under a name "
+                f"that matches{ask}, or re-encode it with save(path, convert=True) (needs "
+                "Pillow: pip install 'flux2[images]')",
+                param="path",
+            )
+        image = self.to_pil()
+        if wanted == "jpeg" and image.mode not in {"RGB", "L", "CMYK"}:
+            image = image.convert("RGB")  # JPEG has no alpha channel
+        buffer = io.BytesIO()
+        try:
+            image.save(buffer, format=wanted.upper())
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(
+                f"cannot re-encode the image as {wanted.upper()}: {exc}", param="path"
+            ) from exc
+        return buffer.getvalue()
+
+    def _offered_formats(self) -> tuple[str, ...]:
+        """The output formats the pinned spec offers for the image's model."""
+        from . import registry
+
+        try:
+            param = registry.get_model(self.model or registry.DEFAULT_MODEL).params.get(
+                "output_format"
+            )
+        except InputError:
+            return ()
+        return tuple(str(value) for value in param.enum or ()) if param is not None else ()
+
+    def to_pil(self) -> PIL.Image.Image:
+        """The image as a ``PIL.Image.Image`` (needs Pillow, the ``images`` extra)."""
+        try:
+            from PIL import Image
+        except ImportError:
+            raise Flux2Error(
+                "GeneratedImage.to_pil() needs Pillow, the 'images' extra: "
+                "pip install 'flux2[images]'"
+            ) from None
+        content = self.read()
+        try:
+            image = Image.open(io.BytesIO(content))
+            image.load()
+        except (OSError, ValueError) as exc:  # Pillow's UnidentifiedImageError is an OSError
+            raise Flux2Error(f"Pillow cannot read task {self.task_id}'s image: {exc}") from exc
+        return image
+
+    def _info(self) -> ImageInfo:
+        from ._imageinfo import image_info
+
+        info = image_info(self.read())
+        if info is None:  # downloads are checked to be images; this is a safety net
+            raise Flux2Error(f"task {self.task_id}'s result is not an image")
+        return info
+
+    @property
+    def format(self) -> str:
+        """The image's format, read from its bytes: ``"jpeg"``, ``"png"`` or ``"webp"``."""
+        return self._info().format
+
+    @property
+    def mime_type(self) -> str:
+        """The image's MIME type, read from its bytes (``"image/jpeg"``...)."""
+        return self._info().mime_type
+
+    @property
+    def width(self) -> int | None:
+        """Width in pixels, read from the image's header (``None`` if it cannot be read)."""
+        return self._info().width
+
+    @property
+    def height(self) -> int | None:
+        """Height in pixels, read from the image's header (``None`` if it cannot be read)."""
+        return self._info().height
+
+    # Rich display in Jupyter and IPython: the image itself, with the repr as text.
+
+    def _repr_png_(self) -> bytes | None:
+        return self._shown("image/png")
+
+    def _repr_jpeg_(self) -> bytes | None:
+        return self._shown("image/jpeg")
+
+    def _repr_mimebundle_(
+        self, include: object = None, exclude: object = None
+    ) -> dict[str, bytes | str]:
+        try:
+            content = self.read()
+            info = self._info()
+        except Flux2Error as exc:  # an expired URL, say: show why instead of a traceback
+            return {"text/plain": f"{self!r}\n(image not shown: {exc})"}
+        return {"text/plain": repr(self), info.mime_type: content}
+
+    def _shown(self, mime: str) -> bytes | None:
+        try:
+            return self.read() if self._info().mime_type == mime else None
+        except Flux2Error:
+            return None
 
     def __repr__(self) -> str:
         return (
@@ -275,19 +420,38 @@ class GeneratedImage:
 
 
 @dataclasses.dataclass(frozen=True)
-class BatchResult:
-    """The outcome of one item of a batch: ``image`` on success, else ``error``.
-
-    ``index`` is the item's position in the input; ``task`` is set once it was submitted
-    (also when waiting for it failed afterwards).
-    """
+class BatchSuccess:
+    """A batch item that gave an image. ``ok`` is ``True`` (and says so to type checkers)."""
 
     index: int
+    """The item's position in the input."""
     item: Any = dataclasses.field(repr=False)
-    task: Task | None = None
-    image: GeneratedImage | None = None
-    error: BaseException | None = None
+    task: Task
+    image: GeneratedImage
+    error: None = None
 
     @property
-    def ok(self) -> bool:
-        return self.error is None and self.image is not None
+    def ok(self) -> Literal[True]:
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchFailure:
+    """A batch item that gave no image: ``error`` says why. ``task`` is set once the item was
+    submitted (also when waiting for it failed afterwards)."""
+
+    index: int
+    """The item's position in the input."""
+    item: Any = dataclasses.field(repr=False)
+    task: Task | None = None
+    error: BaseException | None = None
+    image: None = None
+
+    @property
+    def ok(self) -> Literal[False]:
+        return False
+
+
+BatchResult: TypeAlias = BatchSuccess | BatchFailure
+"""The outcome of one item of a batch. ``if result.ok:`` narrows it to :class:`BatchSuccess`,
+whose ``image`` is never ``None``; otherwise it is a :class:`BatchFailure` with ``error``."""

@@ -242,6 +242,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     target = output_target(args.output, params)
     if model is not None:
         params["model"] = model
+    if args.dry_run:
+        return _dry_run(args, params)
     label = model or "flex"
     with api_client(args) as client, TaskStatus(label, live=not args.json) as status:
         try:
@@ -254,6 +256,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
         status.submitted(task.id, task.cost)
         image, path = _wait_and_save(client, task, target, status, args.timeout)
     _print_image(image, path, json_mode=args.json)
+    return OK
+
+
+def _dry_run(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    from flux2.pricing import estimate
+
+    found = estimate(args.prompt, images=args.image or None, base_url=args.base_url, **params)
+    if args.json:
+        emit_json(found.to_dict())
+        return OK
+    out(f"Would send {found.method} {found.url}")
+    out(json.dumps(dict(found.body), indent=2, ensure_ascii=False))
+    out(found.cost_text)
+    for note in found.notes:
+        out(f"note: {note}")
+    out("Nothing was sent (--dry-run).")
     return OK
 
 
@@ -301,6 +319,29 @@ def cmd_credits(args: argparse.Namespace) -> int:
 # -- models ---------------------------------------------------------------------------------
 
 
+def _price_json(name: str) -> dict[str, float] | None:
+    from flux2.pricing import price_of
+
+    price = price_of(name)
+    if price is None:
+        return None
+    return {"first_mp_credits": price.first_mp, "further_mp_credits": price.further_mp}
+
+
+def _price_line(name: str) -> str:
+    from flux2.pricing import price_caveat, price_of
+
+    price = price_of(name)
+    caveat = price_caveat(name)
+    if price is None:
+        return f"price: unknown ({caveat})"
+    line = (
+        f"price: {price.first_mp:g} credits for the first megapixel, {price.further_mp:g} for "
+        "each further output or input megapixel (1 credit = $0.01)"
+    )
+    return f"{line}; {caveat}" if caveat else line
+
+
 def _model_json(model: Any) -> dict[str, Any]:
     return {
         "name": model.name,
@@ -308,6 +349,7 @@ def _model_json(model: Any) -> dict[str, Any]:
         "path": model.path,
         "summary": model.summary,
         "max_input_images": model.max_images,
+        "price": _price_json(model.name),
         "parameters": {
             name: {
                 "allowed": param.describe_allowed(),
@@ -341,6 +383,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             out()
         out(f"{model.name}  ({model.endpoint})  {model.summary}")
         out(f"  input images: up to {model.max_images}")
+        out(f"  {_price_line(model.name)}")
         rows = [
             (
                 name,

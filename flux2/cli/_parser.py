@@ -173,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="an input image to edit or take as reference (a file or an http(s) URL); "
         "repeat for several",
     )
+    generate.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the request and print what would be sent and what it would cost "
+        "(BFL's per-megapixel prices); send nothing, no key needed",
+    )
     _generation_options(generate, batch=False)
     _mock_option(generate)
     _json_option(generate, "the result")
@@ -232,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = command(
         "models",
-        "list the models and their parameters, with ranges",
-        "The FLUX.2 models and their request parameters, read from the pinned API spec.",
+        "list the models, their prices and their parameters, with ranges",
+        "The FLUX.2 models and their request parameters, read from the pinned API spec, with "
+        "BFL's published per-megapixel prices.",
     )
     models.add_argument("model", nargs="?", metavar="MODEL", help="show only this model")
     _json_option(models, "the models")
