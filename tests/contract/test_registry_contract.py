@@ -19,6 +19,8 @@ from flux2 import _wire
 from flux2._spec import pinned_spec
 from flux2.registry import all_models
 
+pytestmark = pytest.mark.repin
+
 SPEC = pinned_spec()
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
 
@@ -69,13 +71,15 @@ def test_registry_has_exactly_the_flux2_submit_endpoints() -> None:
     generated = _generated_submit_operations()
     registry = {m.path: m for m in all_models().values()}
     assert set(registry) == raw_paths == set(generated)
-    assert len(registry) == 7
+    assert registry, "the pin has no FLUX.2 submit endpoint"
     for path, model in registry.items():
         assert model.endpoint == path.removeprefix("/v1/")
         body_ref = SPEC["paths"][path]["post"]["requestBody"]["content"]["application/json"][
             "schema"
         ]
-        assert model.request_schema == _ref_name(body_ref) == generated[path].__name__
+        assert model.request_schema == _ref_name(body_ref)
+        # The generator capitalises after digits: Flux2Klein1bInputs -> Flux2Klein1BInputs.
+        assert generated[path].__name__.lower() == model.request_schema.lower()
 
 
 @pytest.mark.parametrize("name", sorted(all_models()))
