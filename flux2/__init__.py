@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._client import Client
+from ._names import ModelName, OutputFormat
 from ._version import __version__
 from .decisions import Flux2Warning, PollSchedule, RetryPolicy
 from .errors import (
@@ -67,7 +68,9 @@ __all__ = [
     "InputError",
     "InsufficientCreditsError",
     "InternalServerError",
+    "ModelName",
     "NotFoundError",
+    "OutputFormat",
     "PollSchedule",
     "RateLimitError",
     "RequestModeratedError",

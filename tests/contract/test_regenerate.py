@@ -61,6 +61,16 @@ def test_check_fails_when_generated_code_was_edited(repo_copy: Path) -> None:
     assert "models/flux_2_inputs.py" in done.stdout
 
 
+def test_check_fails_when_the_typed_names_were_edited(repo_copy: Path) -> None:
+    names = repo_copy / "flux2" / "_names.py"
+    names.write_text(names.read_text().replace('"flex",', '"flexx",', 1))
+    done = _run(repo_copy, "--check")
+    assert done.returncode == 1
+    assert "flux2/_names.py" in done.stdout
+    assert _run(repo_copy, "--spec", str(repo_copy / "openapi" / "openapi.json")).returncode == 0
+    assert '"flex",' in names.read_text()
+
+
 def test_check_fails_when_pin_is_not_normalised(repo_copy: Path) -> None:
     spec = repo_copy / "openapi" / "openapi.json"
     spec.write_text(spec.read_text().replace("\n", "\r\n", 3))
