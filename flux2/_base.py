@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 import httpx
 
@@ -20,6 +20,9 @@ from ._logging import redact_httpx_logs, redact_url
 from ._version import __version__
 from .errors import InputError
 from .types import TaskResult
+
+if TYPE_CHECKING:
+    from ._lowlevel import LowLevelClient
 
 # The documented account limit: at most 24 FLUX.2 tasks in flight; more gives 429 [doc].
 DEFAULT_MAX_CONCURRENCY: Final = 24
@@ -275,6 +278,15 @@ class BaseClient:
     def strict(self) -> StrictMode | None:
         """``"warn"`` or ``"error"`` when every response is checked against the pinned spec."""
         return self._options.strict
+
+    @property
+    def lowlevel(self) -> LowLevelClient:
+        """The generated client for every endpoint of the spec, with this client's base URL,
+        key, timeouts and trusted hosts (a new one each time; ``with client.lowlevel as api:``
+        closes it). See :mod:`flux2._lowlevel`."""
+        from ._lowlevel import lowlevel_client
+
+        return lowlevel_client(self._ctx)
 
     def __repr__(self) -> str:
         return (
