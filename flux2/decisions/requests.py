@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from flux2._convert import check_request_fields
 from flux2.errors import InputError
 from flux2.inputs import EncodedImage, ImageInput, encode_image, encode_images
 
@@ -137,6 +138,8 @@ def build_request(
             param="webhook_secret",
         )
     _check_output_size(spec_model, chosen)
+    slots = dict.fromkeys(spec_model.image_slots[: len(encoded)], "")
+    check_request_fields(spec_model, {"prompt": prompt, **chosen, **slots})
     return SubmitRequest(spec_model, prompt, chosen, tuple(encoded))
 
 

@@ -142,6 +142,13 @@ from flux2.registry import get_model
 edit = get_model("edit")
 assert set(edit.required) == {"prompt", "input_image"}, edit.required
 assert edit.params["steps"].default == 28
+try:
+    client.generate("the same, at night", model="edit")
+except flux2.InputError as exc:
+    assert "input_image" in str(exc) and "images=" in str(exc), exc
+else:
+    sys.exit("a call without the required input image was sent")
+assert emu.requests == []
 Image.new("RGB", (64, 64), (200, 80, 10)).save("in.png")
 image = client.generate("the same, at night", model="edit", images=["in.png"])
 assert image.content[:4] == b"\\x89PNG", "the model's own default format"
