@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._client import Client
+from ._names import ModelName as ModelName  # types, written from the pin by scripts/regenerate
+from ._names import OutputFormat as OutputFormat
 from ._version import __version__
 from .decisions import Flux2Warning, PollSchedule, RetryPolicy
 from .errors import (

@@ -22,6 +22,7 @@ from .errors import InputError
 from .types import TaskResult
 
 if TYPE_CHECKING:
+    from ._lowlevel import LowLevelClient
     from .inputs import ImageInput
     from .pricing import Estimate
 
@@ -293,6 +294,15 @@ class BaseClient:
         from .pricing import estimate
 
         return estimate(prompt, model=model, images=images, base_url=self.base_url, **params)
+
+    @property
+    def lowlevel(self) -> LowLevelClient:
+        """The generated client for every endpoint of the spec, with this client's base URL,
+        key, timeouts and trusted hosts (a new one each time; ``with client.lowlevel as api:``
+        closes it). See :mod:`flux2._lowlevel`."""
+        from ._lowlevel import lowlevel_client
+
+        return lowlevel_client(self._ctx)
 
     def __repr__(self) -> str:
         return (

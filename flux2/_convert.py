@@ -1,4 +1,5 @@
-"""Wire bodies to flux2's public types: the one module that reads the generated models.
+"""Wire bodies to flux2's public types, and request fields checked: the one module that reads
+the generated models.
 
 Reading is lenient where the service is known to move ahead of its spec: the task status is
 read as a plain string *before* the generated ``from_dict`` sees the body (its enum is closed
@@ -11,14 +12,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._logging import logger
 from ._schema import has_type
 from ._wire import RESPONSE_FIELDS
+from .errors import InputError
 from .types import Task, TaskResult
 
-__all__ = ["WireError", "credits_from_body", "result_from_body", "task_from_submit"]
+if TYPE_CHECKING:
+    from .registry import Model
+
+__all__ = [
+    "WireError",
+    "check_request_fields",
+    "credits_from_body",
+    "result_from_body",
+    "task_from_submit",
+]
 
 
 class WireError(ValueError):
@@ -164,6 +175,41 @@ def credits_from_body(body: Any) -> float:
     if value is None:
         raise WireError(f"the credits answer has no number: {_preview(body)}")
     return value
+
+
+@functools.cache
+def _request_class(schema_name: str) -> Any:
+    """The generated class of a request schema (the generator capitalises after digits:
+    ``Flux2Klein1bInputs`` becomes ``Flux2Klein1BInputs``), or None."""
+    from flux2_generated import models
+
+    wanted = schema_name.lower()
+    return next((getattr(models, n) for n in models.__all__ if n.lower() == wanted), None)
+
+
+def check_request_fields(model: Model, fields: Mapping[str, Any]) -> None:
+    """Raise :class:`~flux2.InputError` when the generated request model of `model` cannot
+    read a body with `fields` (their values already checked): a required field is missing."""
+    cls = _request_class(model.request_schema)
+    if cls is None:
+        # The generated package predates the pin; scripts/regenerate --check reports that.
+        return
+    try:
+        cls.from_dict(fields)
+    except KeyError as missing:
+        name = str(missing.args[0])
+        if name in model.image_slots:
+            wanted = model.image_slots.index(name) + 1
+            raise InputError(
+                f"model {model.name!r} requires {wanted} input image(s) ({name}); "
+                "give them as images=[...]",
+                param="images",
+            ) from None
+        param = model.params.get(name)
+        allowed = f": {param.describe_allowed()}" if param is not None else ""
+        raise InputError(
+            f"model {model.name!r} requires the parameter {name!r}{allowed}", param=name
+        ) from None
 
 
 def is_task_body(body: Any) -> bool:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from flux2 import _schema
+from flux2._convert import check_request_fields
 from flux2._logging import remember_secret
 from flux2.errors import InputError
 from flux2.inputs import EncodedImage, ImageInput, encode_image, encode_images
@@ -152,6 +153,8 @@ def build_request(
             param="webhook_secret",
         )
     _check_output_size(spec_model, chosen)
+    slots = dict.fromkeys(spec_model.image_slots[: len(encoded)], "")
+    check_request_fields(spec_model, {"prompt": prompt, **chosen, **slots})
     return SubmitRequest(spec_model, prompt, chosen, tuple(encoded))
 
 

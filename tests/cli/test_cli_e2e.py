@@ -265,6 +265,7 @@ def test_credits(emu: Any) -> None:
     assert text.stdout.startswith(f"{emu.credits:g} credits ($")
 
 
+@pytest.mark.repin
 def test_models_lists_the_spec_models() -> None:
     done = run_cli("models", "--json", env=cli_env(None))
     assert done.returncode == 0, done.stderr

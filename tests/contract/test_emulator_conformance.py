@@ -147,6 +147,7 @@ def test_invalid_requests_get_422_naming_the_field(
     assert _deviations("POST", model.path, response) == []
 
 
+@pytest.mark.repin
 @pytest.mark.parametrize("name", MODELS)
 def test_a_body_without_its_required_prompt_gets_422(http: httpx.Client, name: str) -> None:
     model = all_models()[name]

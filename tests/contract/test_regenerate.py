@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -60,6 +61,16 @@ def test_check_fails_when_generated_code_was_edited(repo_copy: Path) -> None:
     assert "models/flux_2_inputs.py" in done.stdout
 
 
+def test_check_fails_when_the_typed_names_were_edited(repo_copy: Path) -> None:
+    names = repo_copy / "flux2" / "_names.py"
+    names.write_text(names.read_text().replace('"flex",', '"flexx",', 1))
+    done = _run(repo_copy, "--check")
+    assert done.returncode == 1
+    assert "flux2/_names.py" in done.stdout
+    assert _run(repo_copy, "--spec", str(repo_copy / "openapi" / "openapi.json")).returncode == 0
+    assert '"flex",' in names.read_text()
+
+
 def test_check_fails_when_pin_is_not_normalised(repo_copy: Path) -> None:
     spec = repo_copy / "openapi" / "openapi.json"
     spec.write_text(spec.read_text().replace("\n", "\r\n", 3))
@@ -100,6 +111,29 @@ def test_older_spec_rewrites_and_newest_restores_byte_for_byte(
     before.pop("openapi/source.json")
     after.pop("openapi/source.json")
     assert after == before
+
+
+def test_the_record_names_a_file_by_its_name_only(repo_copy: Path, tmp_path: Path) -> None:
+    older = tmp_path / "deep" / "down" / "older.json"
+    older.parent.mkdir(parents=True)
+    older.write_bytes((repo_copy / "openapi/history/2026-04-04.json").read_bytes())
+    done = _run(repo_copy, "--spec", str(older))
+    assert done.returncode == 0, done.stderr
+    record = json.loads((repo_copy / "openapi/source.json").read_text())
+    assert record["source"] == "older.json"
+    assert record["kind"] == "file"
+    assert str(tmp_path) not in (repo_copy / "openapi/source.json").read_text()
+    assert _run(repo_copy, "--check").returncode == 0
+
+
+def test_check_fails_when_the_record_names_a_local_path(repo_copy: Path) -> None:
+    record_file = repo_copy / "openapi" / "source.json"
+    record = json.loads(record_file.read_text())
+    record["source"] = "../shared/bfl-openapi/2026-04-14.json"
+    record_file.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    done = _run(repo_copy, "--check")
+    assert done.returncode == 1
+    assert "not a local path" in done.stdout
 
 
 @pytest.mark.parametrize("kind", ["truncated", "not-openapi", "invalid-openapi", "missing"])
