@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HISTORY = ROOT / "openapi" / "history"
 PIN = json.loads((ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8"))
-COPIED = ("flux2", "generated", "openapi", "scripts", "tests", "pyproject.toml")
+COPIED = ("flux2", "generated", "openapi", "scripts", "tests", "pyproject.toml", "README.md")
 # Two copies at a time: the machine the suite is written for has two cores.
 WORKERS = 2
 
