@@ -19,8 +19,8 @@ from typing import IO, Final, Protocol
 from urllib.parse import unquote_plus
 
 from ._logging import logger
+from ._wire import RESULT_TTL_SECONDS
 from .inputs import SNIFF_BYTES, sniff_image_format
-from .types import RESULT_TTL_SECONDS
 
 __all__ = ["FileSink", "MemorySink", "Sink", "url_expiry"]
 

@@ -15,17 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from ._logging import redact_url
 from ._wire import STATUS_MEANINGS, TaskState
+from .downloads import FileSink, MemorySink, Sink, url_expiry
 from .errors import InputError
 
 if TYPE_CHECKING:
     import os
 
-    from .downloads import Sink
-
-__all__ = ["BatchResult", "GeneratedImage", "Task", "TaskResult", "TaskState"]
-
-# Result URLs expire 10 minutes after the task ends [doc][seen].
-RESULT_TTL_SECONDS = 600.0
+__all__ = ["BatchResult", "Downloader", "GeneratedImage", "Task", "TaskResult", "TaskState"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,12 +151,15 @@ class TaskResult:
         return text
 
 
-class _Downloader(Protocol):
-    """What a :class:`GeneratedImage` fetches its bytes through (the client that made it)."""
+class Downloader(Protocol):
+    """What a :class:`GeneratedImage` fetches its bytes through: the client that made it
+    provides one; a test or an application may pass its own."""
 
-    def _fetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None: ...
+    def fetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
+        """Download ``url`` into ``sink``, blocking."""
 
-    async def _afetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None: ...
+    async def afetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
+        """Download ``url`` into ``sink``, awaited."""
 
 
 class GeneratedImage:
@@ -173,7 +172,7 @@ class GeneratedImage:
 
     __slots__ = ("_content", "_downloader", "result", "task")
 
-    def __init__(self, task: Task, result: TaskResult, *, downloader: _Downloader) -> None:
+    def __init__(self, task: Task, result: TaskResult, *, downloader: Downloader) -> None:
         if not result.url:
             raise InputError(f"task {task.id} has no result URL (status {result.status!r})")
         self.task = task
@@ -212,8 +211,6 @@ class GeneratedImage:
     @property
     def expires_at(self) -> float | None:
         """Unix time at which the result URL stops working, when known."""
-        from .downloads import url_expiry
-
         return url_expiry(self.url, self.result.end_time)
 
     @property
@@ -224,20 +221,16 @@ class GeneratedImage:
     def read(self) -> bytes:
         """Download the image into memory (once) and return its bytes."""
         if self._content is None:
-            from .downloads import MemorySink
-
             sink = MemorySink()
-            self._downloader._fetch(self.url, sink, expires_at=self.expires_at)
+            self._downloader.fetch(self.url, sink, expires_at=self.expires_at)
             self._content = sink.getvalue()
         return self._content
 
     async def aread(self) -> bytes:
         """Async :meth:`read`."""
         if self._content is None:
-            from .downloads import MemorySink
-
             sink = MemorySink()
-            await self._downloader._afetch(self.url, sink, expires_at=self.expires_at)
+            await self._downloader.afetch(self.url, sink, expires_at=self.expires_at)
             self._content = sink.getvalue()
         return self._content
 
@@ -249,22 +242,18 @@ class GeneratedImage:
         beside the target and moved into place only when complete: an interrupted or short
         download leaves no file behind.
         """
-        from .downloads import FileSink
-
         sink = FileSink(path, stem=self.task_id)
         if self._content is not None:
             return sink.write_all(self._content)
-        self._downloader._fetch(self.url, sink, expires_at=self.expires_at)
+        self._downloader.fetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
 
     async def asave(self, path: str | os.PathLike[str]) -> Path:
         """Async :meth:`save`."""
-        from .downloads import FileSink
-
         sink = FileSink(path, stem=self.task_id)
         if self._content is not None:
             return sink.write_all(self._content)
-        await self._downloader._afetch(self.url, sink, expires_at=self.expires_at)
+        await self._downloader.afetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
 
     def __repr__(self) -> str:

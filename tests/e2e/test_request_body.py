@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import flux2
-from flux2._flows import BODY_SLICE, RequestBody
+from flux2._transfer import BODY_SLICE, RequestBody
 from flux2.decisions import build_request
 from flux2.emulator import Emulator
 
