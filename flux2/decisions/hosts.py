@@ -6,15 +6,11 @@ import dataclasses
 import functools
 import ipaddress
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 from flux2._logging import redact_url
 from flux2.errors import InputError, UntrustedHostError
-
-if TYPE_CHECKING:
-    # Loaded on first use, not on ``import flux2``: the registry parses the pinned spec.
-    pass
 
 
 # --------------------------------------------------------------------------------------------
