@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 from flux2._logging import redact_url
 from flux2.errors import InputError, UntrustedHostError
 
-
 # --------------------------------------------------------------------------------------------
 # Host trust
 # --------------------------------------------------------------------------------------------
