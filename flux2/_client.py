@@ -152,8 +152,8 @@ class Client(BaseClient):
 
         ``timeout`` is the deadline for the whole wait (default ``wait_timeout``);
         ``on_progress(result)`` is called with every :class:`flux2.TaskResult` polled (if it
-        raises, the task is still waited for and :class:`flux2.CallbackError` carries the
-        image). Takes one of the ``max_concurrency`` slots while the task is in flight.
+        raises, the task is still waited for, then :class:`flux2.CallbackError` carries the
+        task). Takes one of the ``max_concurrency`` slots while the task is in flight.
 
         Returns a :class:`flux2.GeneratedImage`; ``.save(path)`` or ``.content`` fetch it.
         Raises a :class:`flux2.TaskError` subclass if the task fails or is moderated.

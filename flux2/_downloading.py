@@ -59,9 +59,11 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
                 limit=_limit(ctx, response),
                 deadline=deadline,
             )
-        except (httpx.TransportError, UnreadableBody) as exc:
+        except httpx.TransportError as exc:
             fault: Exception = exc
             problem = f"the connection broke ({describe(exc)})"
+        except UnreadableBody as exc:
+            fault, problem = exc, f"the body could not be read ({exc})"
         except TransferTimeoutError as exc:
             raise TransferTimeoutError(
                 f"the download of {shown} did not finish within {ctx.limits.download_timeout:g} "

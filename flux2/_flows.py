@@ -188,7 +188,12 @@ def api_request(
                 attempt += 1
                 continue
             raise transport_error(method, url, exc, submission_of) from exc
-        except (UnreadableBody, ResponseTooLargeError, TransferTimeoutError) as exc:
+        except (
+            UnreadableBody,
+            httpx.DecodingError,
+            ResponseTooLargeError,
+            TransferTimeoutError,
+        ) as exc:
             if submission_of is not None:
                 why = f"its answer could not be read: {exc}"
                 raise _uncertain(url, submission_of, why) from None
@@ -196,10 +201,15 @@ def api_request(
                 raise
             raise APIResponseValidationError(
                 f"the answer to {method} {redact_url(url)} could not be read: {exc}",
-                status_code=exc.status_code,
+                status_code=getattr(exc, "status_code", 0),
                 method=method,
                 url=redact_url(url),
             ) from None
+        except Exception as exc:
+            if submission_of is None or isinstance(exc, Flux2Error):
+                raise
+            # Whatever went wrong, the submission may have left: it is not sent again.
+            raise _uncertain(url, submission_of, f"sending it failed ({describe(exc)})") from None
 
         status = answer.status_code
         log_answer(method, url, status, ctx.clock.monotonic() - started)
@@ -335,7 +345,7 @@ def wait(
 
     The deadline bounds everything inside: each poll's connect and read, and retry sleeps.
     An ``on_progress`` that raises is not called again; the task is still waited for, and
-    :class:`flux2.CallbackError` carries the image and the callback's exception.
+    then :class:`flux2.CallbackError` carries the task and the callback's exception.
     """
     task = as_task(task)
     url = poll_url(ctx, task)
@@ -381,10 +391,9 @@ def wait(
                     body=answer.body,
                 )
             logger.info("task %s ready after %d polls", task.id, polls)
-            image = GeneratedImage(task, result, downloader=downloader)
             if failed_callback is not None:
-                raise _callback_failed("on_progress", failed_callback, task, image)
-            return image
+                raise _callback_failed("on_progress", failed_callback, task)
+            return GeneratedImage(task, result, downloader=downloader)
         error = decisions.task_error(task.id, result.status, result.error, result.details, result)
         if error is not None:
             raise error
@@ -409,14 +418,13 @@ def _timed_out(task: Task, limit: float, result: TaskResult | None) -> TaskTimeo
     )
 
 
-def _callback_failed(
-    name: str, exc: Exception, task: Task, image: GeneratedImage | None
-) -> CallbackError:
+def _callback_failed(name: str, exc: Exception, task: Task) -> CallbackError:
+    # The image is not carried: its signed URL must not travel with an exception. Waiting for
+    # the task again (client.wait(error.task)) returns it at once.
     error = CallbackError(
-        f"{name} raised {type(exc).__name__}: {exc}; task {task.id} was submitted (and "
-        "billed) all the same" + (", and its image is in .image" if image is not None else ""),
+        f"{name} raised {type(exc).__name__}: {exc}; task {task.id} was submitted (and billed) "
+        "all the same and was waited for: client.wait(error.task) returns its image",
         task=task,
-        image=image,
     )
     error.__cause__ = exc
     return error
@@ -491,11 +499,11 @@ def batch_item(
     except Exception as exc:  # per item, by design: the batch goes on
         error: BaseException = exc if isinstance(exc, Cancelled) else as_flux2_error(exc)
         if failed_callback is not None and task is not None:
-            error = _callback_failed("on_submitted", failed_callback, task, None)
+            error = _callback_failed("on_submitted", failed_callback, task)
             error.__context__ = exc
         return BatchResult(index, item, task=task, error=error)
     if failed_callback is not None:
-        error = _callback_failed("on_submitted", failed_callback, task, image)
+        error = _callback_failed("on_submitted", failed_callback, task)
         return BatchResult(index, item, task=task, image=image, error=error)
     return BatchResult(index, item, task=task, image=image)
 

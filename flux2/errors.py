@@ -228,14 +228,14 @@ class CallbackError(Flux2Error):
     """A callback you passed (``on_progress``, ``on_submitted``) raised.
 
     The task it was called for had been submitted (and billed), so it was waited for all the
-    same: ``task`` is that task, ``image`` its image when it finished (else ``None``), and
-    ``__cause__`` the callback's exception.
+    same: ``task`` is that task (``client.wait(error.task)`` returns its image at once), and
+    ``__cause__`` the callback's exception. In ``generate_many`` the item's result carries the
+    image beside this error.
     """
 
-    def __init__(self, message: str, *, task: Any, image: Any = None) -> None:
+    def __init__(self, message: str, *, task: Any) -> None:
         super().__init__(message)
         self.task = task
-        self.image = image
 
 
 class UnexpectedError(Flux2Error):

@@ -26,7 +26,13 @@ DEFAULT_BASE_URL: Final = "https://api.bfl.ai"
 # where the key is attached), and the same few hosts come back for every task.
 @functools.lru_cache(maxsize=256)
 def _host_of(url: str) -> tuple[str, str, str]:
-    """``(scheme, host, userinfo)`` of ``url``, lower-cased; ValueError when unparseable."""
+    """``(scheme, host, userinfo)`` of ``url``, lower-cased; ValueError when unparseable.
+
+    A URL with a control character or a space is refused outright: ``urlsplit`` silently drops
+    tabs and newlines (so the host would look fine) while httpx refuses to send it at all.
+    """
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise ValueError("a URL with a control character or a space")
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
     userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
