@@ -111,6 +111,7 @@ class AsyncClient(BaseClient):
         prompt_upsampling: bool | None = None,
         timeout: float | None = None,
         on_progress: Callable[[TaskResult], object] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> GeneratedImage:
         """Generate (or, with ``images``, edit) an image and wait for it.
@@ -134,6 +135,9 @@ class AsyncClient(BaseClient):
         guidance: float | None = None,
         steps: int | None = None,
         prompt_upsampling: bool | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> Task:
         """Submit a task and return at once with its :class:`flux2.Task`.

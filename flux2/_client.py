@@ -138,6 +138,7 @@ class Client(BaseClient):
         prompt_upsampling: bool | None = None,
         timeout: float | None = None,
         on_progress: Callable[[TaskResult], object] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> GeneratedImage:
         """Generate (or, with ``images``, edit) an image and wait for it.
@@ -149,6 +150,9 @@ class Client(BaseClient):
         parameters from the pinned spec (``**params`` takes any other one); leave one out (or
         ``None``) for the service's default. A parameter the model lacks, or a value out of
         its range, raises :class:`flux2.InputError` before anything is sent.
+
+        ``extra_body``: fields the pinned spec does not know yet (a newer service's), sent
+        unchecked with a :class:`flux2.Flux2Warning`; ``flux2 drift`` checks for them.
 
         ``timeout`` is the deadline for the whole wait (default ``wait_timeout``);
         ``on_progress(result)`` is called with every :class:`flux2.TaskResult` polled (if it
@@ -174,11 +178,15 @@ class Client(BaseClient):
         guidance: float | None = None,
         steps: int | None = None,
         prompt_upsampling: bool | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> Task:
         """Submit a task and return at once with its :class:`flux2.Task` (id, polling_url,
         cost). Same parameters as :meth:`generate`, plus ``webhook_url`` / ``webhook_secret``
-        to be called back instead of polling (the task then has no ``polling_url``).
+        to be called back instead of polling (the task then has no ``polling_url``; see
+        :mod:`flux2.webhooks` to verify deliveries).
 
         A submission is never sent twice: if its answer is lost or cannot be read it raises
         :class:`flux2.SubmissionUncertainError` (the task may exist and be billed).

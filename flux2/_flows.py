@@ -10,7 +10,9 @@ both by construction, and :mod:`flux2.decisions` holds them.
 
 from __future__ import annotations
 
+import json
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -36,6 +38,7 @@ from ._transfer import (
     pause,
 )
 from ._wire import CREDITS_PATH, RESULT_PATH, TaskState
+from .decisions import Flux2Warning
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -59,7 +62,39 @@ def request_from(call: Mapping[str, Any]) -> decisions.SubmitRequest:
     """The submission a ``generate()`` or ``submit()`` call describes, from its ``locals()``
     (so that the explicit public signatures are the only place the fields are listed)."""
     fields = {name: value for name, value in call.items() if name not in _CALL_ONLY}
-    return decisions.build_request(**fields, **call.get("params", {}))
+    request = decisions.build_request(**fields, **call.get("params", {}))
+    extra = call.get("extra_body")
+    return request if extra is None else _with_extra(request, extra)
+
+
+def _with_extra(request: decisions.SubmitRequest, extra: Any) -> decisions.SubmitRequest:
+    """``request`` with fields the pinned spec does not know, sent unchecked."""
+    if not isinstance(extra, Mapping) or not all(isinstance(name, str) for name in extra):
+        raise InputError("extra_body must be a dict of field names to values", param="extra_body")
+    model = request.model
+    known = sorted(n for n in extra if n == "prompt" or n in model.params or n in model.image_slots)
+    if known:
+        raise InputError(
+            f"{', '.join(known)} {'is a field' if len(known) == 1 else 'are fields'} of the "
+            f"pinned spec for {model.name!r}: pass {'it' if len(known) == 1 else 'them'} as "
+            "keyword arguments, which are checked against the spec, not in extra_body",
+            param="extra_body",
+        )
+    try:
+        json.dumps(dict(extra), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"extra_body cannot be sent as JSON: {exc}", param="extra_body") from None
+    if extra:
+        warnings.warn(
+            f"extra_body sends {', '.join(sorted(extra))} to {model.name!r} unchecked: the pinned "
+            "spec does not know them, and the service silently ignores fields it does not know "
+            "[seen]. `flux2 drift` compares the live spec with the pinned one.",
+            Flux2Warning,
+            stacklevel=4,
+        )
+    return decisions.SubmitRequest(
+        model, request.prompt, {**request.params, **extra}, request.images
+    )
 
 
 def reject_webhook(request: decisions.SubmitRequest) -> None:
