@@ -401,12 +401,14 @@ def wait(
         remaining = deadline - ctx.clock.monotonic()
         if delay > 0:
             yield Sleep(max(0.0, min(delay, remaining)))
+        # When the deadline is nearer than a request's own timeout, a timeout is the deadline's.
+        bound = deadline - ctx.clock.monotonic() < _longest(ctx.timeout)
         try:
             answer = yield from api_request(
                 ctx, "GET", url, path_template=RESULT_PATH, deadline=deadline, task_body_ok=True
             )
         except APITimeoutError:
-            if ctx.clock.monotonic() < deadline:
+            if not bound and ctx.clock.monotonic() < deadline:
                 raise
             raise _timed_out(task, limit, result) from None
         polls += 1
@@ -438,6 +440,11 @@ def wait(
         retry_after = decisions.parse_retry_after(answer.headers, ctx.clock.time())
         if retry_after is not None:
             delay = max(delay, min(retry_after, ctx.retry.max_retry_after))
+
+
+def _longest(timeout: httpx.Timeout) -> float:
+    values = [v for v in timeout.as_dict().values() if v is not None]
+    return max(values) if values else float("inf")
 
 
 def _timed_out(task: Task, limit: float, result: TaskResult | None) -> TaskTimeoutError:
