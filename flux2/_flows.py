@@ -433,6 +433,8 @@ def wait(
             return GeneratedImage(task, result, downloader=downloader)
         error = decisions.task_error(task.id, result.status, result.error, result.details, result)
         if error is not None:
+            if failed_callback is not None:
+                error.add_note(f"on_progress had raised {describe(failed_callback)}")
             raise error
         if ctx.clock.monotonic() >= deadline:
             raise _timed_out(task, limit, result)
@@ -540,9 +542,8 @@ def batch_item(
             slots.release()
     except Exception as exc:  # per item, by design: the batch goes on
         error: BaseException = exc if isinstance(exc, Cancelled) else as_flux2_error(exc)
-        if failed_callback is not None and task is not None:
-            error = _callback_failed("on_submitted", failed_callback, task)
-            error.__context__ = exc
+        if failed_callback is not None:
+            error.add_note(f"on_submitted had raised {describe(failed_callback)}")
         return BatchResult(index, item, task=task, error=error)
     if failed_callback is not None:
         error = _callback_failed("on_submitted", failed_callback, task)

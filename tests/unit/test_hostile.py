@@ -348,3 +348,17 @@ def test_an_on_progress_that_raises_does_not_orphan_the_task(run: Runner, api: F
     assert caught.value.task.id == "task-1"
     assert isinstance(caught.value.__cause__, ValueError)
     assert run("wait", caught.value.task).task_id == "task-1"
+
+
+def test_a_task_that_fails_after_a_callback_raised_reports_both(run: Runner, api: FakeBFL) -> None:
+    api.polls = [{"status": "Pending"}, {"status": "Error", "details": {"error": "broken"}}]
+
+    def careless(*args: object) -> None:
+        raise ValueError("oops")
+
+    with pytest.raises(flux2.TaskFailedError) as caught:
+        run("generate", "a fox", on_progress=careless)
+    assert "on_progress had raised ValueError: oops" in caught.value.__notes__
+    [result] = run("generate_many", ["b"], on_submitted=careless)
+    assert isinstance(result.error, flux2.TaskFailedError)
+    assert "on_submitted had raised ValueError: oops" in result.error.__notes__
