@@ -123,6 +123,10 @@ def as_flux2_error(exc: Exception) -> Flux2Error:
         error = APITimeoutError(f"no answer in time: {describe(exc)}")
     elif isinstance(exc, httpx.RequestError):
         error = APIConnectionError(f"the request failed: {describe(exc)}")
+    elif isinstance(exc, OSError):
+        # Writing a result to disk failed (permissions, a full disk): not a bug.
+        error = UnexpectedError(f"writing the result failed: {describe(exc)}")
+        error.__cause__ = exc
     else:
         error = UnexpectedError(
             f"flux2 failed unexpectedly: {describe(exc)}. This is a bug; please report it."

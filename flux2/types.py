@@ -8,18 +8,16 @@ in one place, so a change in the spec stops there.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from ._logging import redact_url
 from ._wire import STATUS_MEANINGS, TaskState
 from .downloads import FileSink, MemorySink, Sink, url_expiry
 from .errors import InputError
-
-if TYPE_CHECKING:
-    import os
 
 __all__ = ["BatchResult", "Downloader", "GeneratedImage", "Task", "TaskResult", "TaskState"]
 
@@ -242,17 +240,17 @@ class GeneratedImage:
         beside the target and moved into place only when complete: an interrupted or short
         download leaves no file behind.
         """
-        sink = FileSink(path, stem=self.task_id)
+        sink = _file_sink(path, self.task_id)
         if self._content is not None:
-            return sink.write_all(self._content)
+            return _write(sink, self._content)
         self._downloader.fetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
 
     async def asave(self, path: str | os.PathLike[str]) -> Path:
         """Async :meth:`save`."""
-        sink = FileSink(path, stem=self.task_id)
+        sink = _file_sink(path, self.task_id)
         if self._content is not None:
-            return sink.write_all(self._content)
+            return _write(sink, self._content)
         await self._downloader.afetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
 
@@ -261,6 +259,23 @@ class GeneratedImage:
             f"GeneratedImage(task_id={self.task_id!r}, model={self.model!r}, seed={self.seed!r}, "
             f"cost={self.cost!r}, url={redact_url(self.url)!r})"
         )
+
+
+def _file_sink(path: str | os.PathLike[str], stem: str) -> FileSink:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(
+            f"path must be a str or an os.PathLike, got {type(path).__name__}", param="path"
+        )
+    return FileSink(path, stem=stem)
+
+
+def _write(sink: FileSink, content: bytes) -> Path:
+    try:
+        return sink.write_all(content)
+    except OSError as exc:
+        from ._flows import as_flux2_error
+
+        raise as_flux2_error(exc) from exc
 
 
 @dataclasses.dataclass(frozen=True)

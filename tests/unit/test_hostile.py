@@ -362,3 +362,19 @@ def test_a_task_that_fails_after_a_callback_raised_reports_both(run: Runner, api
     [result] = run("generate_many", ["b"], on_submitted=careless)
     assert isinstance(result.error, flux2.TaskFailedError)
     assert "on_submitted had raised ValueError: oops" in result.error.__notes__
+
+
+def test_saving_where_nothing_can_be_written_is_a_flux2_error(
+    run: Runner, api: FakeBFL, tmp_path: Path
+) -> None:
+    image = run("generate", "a fox")
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    with pytest.raises(flux2.UnexpectedError, match="writing the result failed"):
+        run.save(image, blocker / "inside" / "fox.png")
+    # Once the bytes are in memory, saving writes them without a download: the same rule holds.
+    assert (run.run(image.aread()) if run.kind == "async" else image.read()) == PNG
+    with pytest.raises(flux2.UnexpectedError, match="writing the result failed"):
+        run.save(image, blocker / "inside" / "fox.png")
+    with pytest.raises(flux2.InputError, match="path must be"):
+        run.save(image, 5)
