@@ -1,5 +1,5 @@
 """What ``Client`` and ``AsyncClient`` share: options, their defaults and environment
-variables, ``with_options`` copies, and the context the flows run in."""
+variables, construction and ``with_options`` copies, and the context the flows run in."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 import httpx
 
-from . import _arguments, decisions
-from ._flows import Checker, Context
+from . import _arguments, _flows, decisions
 from ._logging import redact_httpx_logs, redact_url, remember_secret
+from ._transfer import Cancelled, Checker, Context, Flow, Limits
 from ._version import __version__
 from .errors import InputError
-from .types import TaskResult
+from .types import BatchResult, Downloader, GeneratedImage, Task, TaskResult
 
 if TYPE_CHECKING:
     from ._lowlevel import LowLevelClient
@@ -34,6 +34,17 @@ DEFAULT_TIMEOUT: Final = httpx.Timeout(60.0, connect=10.0)
 # A whole wait. The slowest model takes about 40 s [seen]; ten minutes leaves room for queues
 # and is also how long results are kept [doc].
 DEFAULT_WAIT_TIMEOUT: Final = 600.0
+# The largest result is a 4 MP PNG [doc: at most 4 MP]: 2048 * 2048 RGB pixels are 12.6 MB
+# raw, and PNG stores noise-like content at about its raw size (plus a filter byte a row and
+# chunk headers). 32 MiB holds even an RGBA PNG of that size (16.8 MB) twice over, and stops an
+# endless or gzip-bombed body (counted after decoding) long before memory or disk suffer.
+DEFAULT_MAX_DOWNLOAD_BYTES: Final = 32 * 1024 * 1024
+# API answers are small: a submit answer or a poll is well under 2 KB [seen]; ``preview`` may
+# carry a small image. 4 MiB is room for that and stops a hostile answer before it costs.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+# A whole download, however slowly it trickles: 12.6 MB take 100 s at 1 Mbit/s; the signed URL
+# itself lives 10 minutes [doc]. Five minutes ends a stalled body without cutting a slow link.
+DEFAULT_DOWNLOAD_TIMEOUT: Final = 300.0
 
 StrictMode = Literal["warn", "error"]
 
@@ -177,6 +188,31 @@ class Options:
         )
 
 
+def _limits(
+    max_response_bytes: int | None, max_download_bytes: int | None, download_timeout: float | None
+) -> Limits:
+    sizes = {
+        "max_response_bytes": (max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES),
+        "max_download_bytes": (max_download_bytes, DEFAULT_MAX_DOWNLOAD_BYTES),
+    }
+    chosen: dict[str, Any] = {}
+    for name, (value, default) in sizes.items():
+        size = default if value is None else value
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InputError(f"{name} must be a number of bytes >= 1, got {size!r}", param=name)
+        chosen[name] = size
+    seconds = DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise InputError(
+            f"download_timeout must be a positive number of seconds, got {seconds!r}",
+            param="download_timeout",
+        )
+    return Limits(download_timeout=float(seconds), **chosen)
+
+
+_LIMIT_NAMES: Final = ("max_response_bytes", "max_download_bytes", "download_timeout")
+
+
 class _NotGiven:
     """Marks a ``with_options`` argument that was not given (``None`` can be a value)."""
 
@@ -198,16 +234,72 @@ def _checker(mode: StrictMode | None) -> Checker | None:
 
 
 class BaseClient:
-    """Options and context shared by :class:`flux2.Client` and :class:`flux2.AsyncClient`."""
+    """Options, construction and context shared by :class:`flux2.Client` and
+    :class:`flux2.AsyncClient`; each adds only its connection pool, its slot type and the way
+    it drives flows."""
 
     _options: Options
+    _limits: Limits
     _ctx: Context
     _clock: SystemClock
+    _downloader: Downloader
+    _http: Any
+    _owns_http: bool
+    _slots: Any
 
-    def _configure(self, options: Options, clock: SystemClock, rng: random.Random) -> None:
+    # -- hooks of the two clients -----------------------------------------------------------
+
+    def _new_http(self) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def _new_slots(count: int) -> Any:
+        raise NotImplementedError
+
+    def _new_downloader(self) -> Downloader:
+        raise NotImplementedError
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _setup(self, call: Mapping[str, Any]) -> None:
+        """Build the client from its ``__init__``'s arguments (``locals()``)."""
+        given = {k: v for k, v in call.items() if k not in {"self", "http_client", "__class__"}}
+        limits = _limits(*(given.pop(name) for name in _LIMIT_NAMES))
+        options = Options.resolve(**given)
+        self._configure(options, limits, SystemClock(), random.Random())
+        self._owns_http = call["http_client"] is None
+        self._http = call["http_client"] or self._new_http()
+        self._slots = self._new_slots(options.max_concurrency)
+        self._downloader = self._new_downloader()
+
+    def _copy(self, call: Mapping[str, Any]) -> Self:
+        """The copy ``with_options`` returns, from its arguments (``locals()``)."""
+        changes = {k: v for k, v in call.items() if k not in {"self", "__class__"}}
+        limits = dataclasses.replace(
+            self._limits,
+            **{n: v for n, v in changes.items() if n in _LIMIT_NAMES and v is not _UNSET},
+        )
+        limits = _limits(*(getattr(limits, name) for name in _LIMIT_NAMES))
+        options = self._changed_options({k: v for k, v in changes.items() if k not in _LIMIT_NAMES})
+        copy = object.__new__(type(self))
+        copy._configure(options, limits, self._clock, self._ctx.rng)
+        copy._owns_http = False
+        copy._http = self._http
+        copy._slots = (
+            self._slots
+            if options.max_concurrency == self.max_concurrency
+            else self._new_slots(options.max_concurrency)
+        )
+        copy._downloader = copy._new_downloader()
+        return copy
+
+    def _configure(
+        self, options: Options, limits: Limits, clock: SystemClock, rng: random.Random
+    ) -> None:
         hosts = decisions.HostPolicy.for_base_url(options.base_url, options.trusted_hosts)
         redact_httpx_logs()
         self._options = options
+        self._limits = limits
         self._clock = clock
         self._ctx = Context(
             api_key=options.api_key,
@@ -221,6 +313,7 @@ class BaseClient:
             user_agent=f"flux2-python/{__version__}",
             wait_timeout=options.wait_timeout,
             timeout=options.timeout,
+            limits=limits,
         )
 
     def _changed_options(self, changes: Mapping[str, Any]) -> Options:
@@ -266,6 +359,21 @@ class BaseClient:
         return self._options.max_concurrency
 
     @property
+    def max_response_bytes(self) -> int:
+        """The largest API answer read (bytes, decoded)."""
+        return self._limits.max_response_bytes
+
+    @property
+    def max_download_bytes(self) -> int:
+        """The largest result image downloaded (bytes, decoded)."""
+        return self._limits.max_download_bytes
+
+    @property
+    def download_timeout(self) -> float:
+        """Deadline of one whole result download, in seconds."""
+        return self._limits.download_timeout
+
+    @property
     def trusted_hosts(self) -> tuple[str, ...]:
         """Extra hosts (besides the base URL's and ``*.bfl.ai``) that receive the API key."""
         return self._options.trusted_hosts
@@ -304,29 +412,74 @@ class BaseClient:
 
         return lowlevel_client(self._ctx)
 
+    @property
+    def is_closed(self) -> bool:
+        """Whether the connection pool is closed."""
+        return bool(self._http.is_closed)
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(base_url={redact_url(self.base_url)!r}, "
             f"max_retries={self.max_retries}, max_concurrency={self.max_concurrency})"
         )
 
+    # -- what both clients' public methods run ---------------------------------------------
+
+    def _generate_flow(self, call: Mapping[str, Any]) -> Flow[GeneratedImage]:
+        return _flows.generate(self._ctx, call, slots=self._slots, downloader=self._downloader)
+
+    def _wait_flow(
+        self,
+        task: Task | str,
+        timeout: float | None,
+        on_progress: Callable[[TaskResult], object] | None,
+    ) -> Flow[GeneratedImage]:
+        return _flows.wait(
+            self._ctx, task, timeout=timeout, on_progress=on_progress, downloader=self._downloader
+        )
+
+    def _batch_flows(self, call: Mapping[str, Any]) -> list[Flow[BatchResult]]:
+        """One flow per item of a ``generate_many`` call (from its ``locals()``)."""
+        return [
+            _flows.batch_item(
+                self._ctx,
+                index,
+                item,
+                defaults=call["defaults"],
+                timeout=call["timeout"],
+                on_submitted=call["on_submitted"],
+                slots=self._slots,
+                downloader=self._downloader,
+            )
+            for index, item in enumerate(call["items"])
+        ]
+
+    def _image_of(self, source: GeneratedImage | TaskResult | str) -> GeneratedImage:
+        """What ``download()`` was given, as an image to save: a GeneratedImage, a ready
+        TaskResult or a result URL."""
+        if isinstance(source, GeneratedImage):
+            return source
+        if isinstance(source, TaskResult):
+            source.raise_for_status()
+            if not source.url:
+                raise InputError(
+                    f"task {source.id} has no result URL yet (status {source.status!r})",
+                    param="source",
+                )
+            return GeneratedImage(Task(id=source.id), source, downloader=self._downloader)
+        if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
+            stem = Path(httpx.URL(source).path).stem or "image"
+            result = TaskResult(id=stem, status="Ready", url=source)
+            return GeneratedImage(Task(id=stem), result, downloader=self._downloader)
+        raise InputError(
+            "download() takes a GeneratedImage, a ready TaskResult or a result URL", param="source"
+        )
+
     def _set_clock(self, clock: Any, rng: random.Random | None = None) -> Self:
         """Substitute the clock (and random source) the client sleeps and jitters with."""
-        self._configure(self._options, clock, rng or self._ctx.rng)
+        self._configure(self._options, self._limits, clock, rng or self._ctx.rng)
+        self._downloader = self._new_downloader()
         return self
-
-
-class Cancelled(Exception):
-    """A batch was closed while this item still waited."""
-
-
-def reject_webhook(request: decisions.SubmitRequest) -> None:
-    if request.has_webhook:
-        raise InputError(
-            "generate() waits for the image itself; to be called back at webhook_url, use "
-            "submit() instead",
-            param="webhook_url",
-        )
 
 
 def batch_kwargs(item: str | Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,20 +496,4 @@ def batch_kwargs(item: str | Mapping[str, Any], defaults: Mapping[str, Any]) -> 
     )
 
 
-def download_target(source: TaskResult | str) -> tuple[str, str, float | None]:
-    from .downloads import url_expiry
-
-    if isinstance(source, TaskResult):
-        source.raise_for_status()
-        if not source.url:
-            raise InputError(
-                f"task {source.id} has no result URL yet (status {source.status!r})",
-                param="source",
-            )
-        return source.url, source.id, url_expiry(source.url, source.end_time)
-    if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
-        stem = Path(httpx.URL(source).path).stem or "image"
-        return source, stem, url_expiry(source, None)
-    raise InputError(
-        "download() takes a GeneratedImage, a ready TaskResult or a result URL", param="source"
-    )
+__all__ = ["BaseClient", "Cancelled", "Options", "SystemClock", "batch_kwargs"]

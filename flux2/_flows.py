@@ -1,277 +1,178 @@
 """Every exchange with the service, written once for both clients.
 
-Each operation (an API request with its retries and redirects, a submission, a wait, a
-download) is a generator that *yields* the I/O it needs (:class:`Send`, :class:`Stream`,
-:class:`Sleep`, :class:`Notify`) and receives the outcome. ``Client`` runs these generators
-with blocking httpx calls and ``time.sleep``; ``AsyncClient`` with ``await``. The decisions
-(what to send, when to retry, what a status means) are therefore the same in both by
-construction, and :mod:`flux2.decisions` holds them.
+Each operation (an API request with its retries, a submission, a wait, a generation, one item
+of a batch, a download) is a generator that *yields* the I/O it needs (the actions of
+:mod:`flux2._transfer`) and receives the outcome. ``Client`` runs these generators with
+blocking httpx calls and ``time.sleep``; ``AsyncClient`` with ``await`` (:mod:`flux2._drive`).
+The decisions (what to send, when to retry, what a status means) are therefore the same in
+both by construction, and :mod:`flux2.decisions` holds them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import random
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from typing import Any, Final, Protocol, TypeVar
-from urllib.parse import urlencode, urljoin
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+from urllib.parse import urlencode
 
 import httpx
 
 from . import decisions
-from ._convert import (
-    WireError,
-    credits_from_body,
-    is_task_body,
-    result_from_body,
-    task_from_submit,
-)
+from ._convert import WireError, credits_from_body, is_task_body, result_from_body, task_from_submit
 from ._logging import logger, redact_url
-from ._wire import AUTH_HEADER, CREDITS_PATH, RESULT_PATH, TaskState
-from .downloads import NotAnImageError, Sink
+from ._transfer import (
+    Acquire,
+    Answer,
+    Cancelled,
+    Context,
+    Flow,
+    Notify,
+    RequestBody,
+    Sleep,
+    UnreadableBody,
+    build,
+    exchange,
+    log_answer,
+    pause,
+)
+from ._wire import CREDITS_PATH, RESULT_PATH, TaskState
+from .decisions import Flux2Warning
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
-    DownloadError,
-    ResultExpiredError,
+    CallbackError,
+    Flux2Error,
+    InputError,
+    ResponseTooLargeError,
     SubmissionUncertainError,
     TaskTimeoutError,
+    TransferTimeoutError,
+    UnexpectedError,
 )
-from .types import GeneratedImage, Task, TaskResult
+from .types import (
+    BatchFailure,
+    BatchResult,
+    BatchSuccess,
+    Downloader,
+    GeneratedImage,
+    Task,
+    TaskResult,
+)
 
-T = TypeVar("T")
-
-MAX_REDIRECTS = 5
-
-
-# --- actions -------------------------------------------------------------------------------
-
-
-class Send:
-    """Send ``request`` and return the whole response (body read)."""
-
-    __slots__ = ("request",)
-
-    def __init__(self, request: httpx.Request) -> None:
-        self.request = request
+# What a generate()/submit() call's locals() hold besides the request's own fields.
+_CALL_ONLY: Final = frozenset({"self", "timeout", "on_progress", "params", "extra_body"})
 
 
-class Stream:
-    """Send ``request``; on success stream the body into ``sink``. Returns a StreamOutcome."""
-
-    __slots__ = ("request", "sink")
-
-    def __init__(self, request: httpx.Request, sink: Sink) -> None:
-        self.request = request
-        self.sink = sink
-
-
-class StreamOutcome:
-    """A streamed response (closed): the body bytes handed to the sink (decoded), the bytes
-    received on the wire, and the error that cut the body short, if one did."""
-
-    __slots__ = ("broken", "received", "response", "wire_bytes")
-
-    def __init__(
-        self,
-        response: httpx.Response,
-        received: int,
-        wire_bytes: int,
-        broken: Exception | None = None,
-    ) -> None:
-        self.response = response
-        self.received = received
-        self.wire_bytes = wire_bytes
-        self.broken = broken
+def request_from(call: Mapping[str, Any]) -> decisions.SubmitRequest:
+    """The submission a ``generate()`` or ``submit()`` call describes, from its ``locals()``
+    (so that the explicit public signatures are the only place the fields are listed)."""
+    fields = {name: value for name, value in call.items() if name not in _CALL_ONLY}
+    request = decisions.build_request(**fields, **call.get("params", {}))
+    extra = call.get("extra_body")
+    return request if extra is None else _with_extra(request, extra)
 
 
-class Sleep:
-    __slots__ = ("seconds",)
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def __repr__(self) -> str:
-        return f"Sleep({self.seconds!r})"
-
-
-class Notify:
-    """Call ``callback(value)`` (awaited by the async client when it returns an awaitable)."""
-
-    __slots__ = ("callback", "value")
-
-    def __init__(self, callback: Callable[[TaskResult], Any], value: TaskResult) -> None:
-        self.callback = callback
-        self.value = value
-
-
-Action = Send | Stream | Sleep | Notify
-Flow = Generator[Action, Any, T]
-
-
-# --- context -------------------------------------------------------------------------------
-
-
-class Clock(Protocol):
-    def time(self) -> float: ...
-
-    def monotonic(self) -> float: ...
-
-
-class Checker(Protocol):
-    def check(self, method: str, path_template: str, status_code: int, body: Any) -> Any: ...
-
-
-class Context:
-    """What a flow needs to know; built by the client from its options."""
-
-    __slots__ = (
-        "api_key",
-        "base_url",
-        "checker",
-        "clock",
-        "hosts",
-        "retry",
-        "rng",
-        "schedule",
-        "timeout",
-        "user_agent",
-        "wait_timeout",
+def _with_extra(request: decisions.SubmitRequest, extra: Any) -> decisions.SubmitRequest:
+    """``request`` with fields the pinned spec does not know, sent unchecked."""
+    if not isinstance(extra, Mapping) or not all(isinstance(name, str) for name in extra):
+        raise InputError("extra_body must be a dict of field names to values", param="extra_body")
+    model = request.model
+    known = sorted(n for n in extra if n == "prompt" or n in model.params or n in model.image_slots)
+    if known:
+        raise InputError(
+            f"{', '.join(known)} {'is a field' if len(known) == 1 else 'are fields'} of the "
+            f"pinned spec for {model.name!r}: pass {'it' if len(known) == 1 else 'them'} as "
+            "keyword arguments, which are checked against the spec, not in extra_body",
+            param="extra_body",
+        )
+    try:
+        json.dumps(dict(extra), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"extra_body cannot be sent as JSON: {exc}", param="extra_body") from None
+    if extra:
+        warnings.warn(
+            f"extra_body sends {', '.join(sorted(extra))} to {model.name!r} unchecked: the pinned "
+            "spec does not know them, and the service silently ignores fields it does not know "
+            "[seen]. `flux2 drift` compares the live spec with the pinned one.",
+            Flux2Warning,
+            stacklevel=4,
+        )
+    return decisions.SubmitRequest(
+        model, request.prompt, {**request.params, **extra}, request.images
     )
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str,
-        hosts: decisions.HostPolicy,
-        retry: decisions.RetryPolicy,
-        schedule: decisions.PollSchedule,
-        clock: Clock,
-        rng: random.Random,
-        checker: Checker | None,
-        user_agent: str,
-        wait_timeout: float,
-        timeout: httpx.Timeout,
-    ) -> None:
-        self.api_key = api_key
-        self.base_url = base_url
-        self.hosts = hosts
-        self.retry = retry
-        self.schedule = schedule
-        self.clock = clock
-        self.rng = rng
-        self.checker = checker
-        self.user_agent = user_agent
-        self.wait_timeout = wait_timeout
-        self.timeout = timeout
 
-    def __repr__(self) -> str:  # the key stays out
-        return f"Context(base_url={self.base_url!r})"
+def reject_webhook(request: decisions.SubmitRequest) -> None:
+    if request.has_webhook:
+        raise InputError(
+            "generate() waits for the image itself; to be called back at webhook_url, use "
+            "submit() instead",
+            param="webhook_url",
+        )
 
 
-class APIResponse:
-    __slots__ = ("body", "headers", "status_code")
-
-    def __init__(self, status_code: int, headers: httpx.Headers, body: Any) -> None:
-        self.status_code = status_code
-        self.headers = headers
-        self.body = body
+# --- the one boundary for foreign exceptions -----------------------------------------------
 
 
-# --- requests ------------------------------------------------------------------------------
+def as_flux2_error(exc: Exception) -> Flux2Error:
+    """``exc`` if it is flux2's own, else the flux2 error that stands for it.
 
-# Slices of a large request body handed to the transport. httpcore's socket writes copy the
-# unsent rest of a buffer after every partial send, so one 200 MB body (eight 12 MP input
-# images) would be copied again and again, with a second full copy alive at each step; slices
-# bound that to one slice (scripts/bench, scenario "inputs").
-BODY_SLICE: Final = 256 * 1024
-
-
-class RequestBody(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A request body sent from its pieces, slice by slice, never joined into one buffer.
-
-    Re-iterable, so a submission retried because it provably never left is sent whole again.
+    Every public call ends here (see :mod:`flux2._drive`), like httpx's
+    ``map_httpcore_exceptions``: nothing but a :class:`flux2.Flux2Error` leaves it.
     """
-
-    def __init__(self, parts: Sequence[bytes | bytearray]) -> None:
-        self._parts = tuple(parts)
-        self.size = sum(len(part) for part in self._parts)
-
-    def __iter__(self) -> Iterator[bytes]:
-        for part in self._parts:
-            if len(part) <= BODY_SLICE:
-                yield bytes(part)
-                continue
-            with memoryview(part) as view:
-                for start in range(0, len(view), BODY_SLICE):
-                    yield bytes(view[start : start + BODY_SLICE])
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in self:
-            yield chunk
-
-
-def _build(
-    ctx: Context,
-    method: str,
-    url: str,
-    *,
-    with_key: bool,
-    content: bytes | RequestBody | None = None,
-) -> httpx.Request:
-    headers = {"user-agent": ctx.user_agent, "accept": "application/json"}
-    if content is not None:
-        headers["content-type"] = "application/json"
-    if with_key:
-        # The one place the key is attached, and only for a host the policy trusts.
-        ctx.hosts.check_api_url(url)
-        headers[AUTH_HEADER] = ctx.api_key
-    # Requests are built here, not by an httpx client, so the timeout travels with each one.
-    extensions = {"timeout": ctx.timeout.as_dict()}
-    if isinstance(content, RequestBody):
-        # httpx fills in no headers for a request given as a stream.
-        target = httpx.URL(url)
-        headers["host"] = target.netloc.decode("ascii")
-        headers["content-length"] = str(content.size)
-        return httpx.Request(method, target, headers=headers, stream=content, extensions=extensions)
-    return httpx.Request(method, url, headers=headers, content=content, extensions=extensions)
+    if isinstance(exc, Flux2Error):
+        error = exc
+    elif isinstance(exc, httpx.InvalidURL):
+        error = InputError(f"not a usable URL: {describe(exc)}", param="url")
+    elif isinstance(exc, httpx.TimeoutException):
+        error = APITimeoutError(f"no answer in time: {describe(exc)}")
+    elif isinstance(exc, httpx.RequestError):
+        error = APIConnectionError(f"the request failed: {describe(exc)}")
+    elif isinstance(exc, OSError):
+        # Writing a result to disk failed (permissions, a full disk): not a bug.
+        error = UnexpectedError(f"writing the result failed: {describe(exc)}")
+        error.__cause__ = exc
+    else:
+        error = UnexpectedError(
+            f"flux2 failed unexpectedly: {describe(exc)}. This is a bug; please report it."
+        )
+        error.__cause__ = exc
+    _scrub(exc)
+    _scrub(error)
+    return error
 
 
-def _body_of(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
+def describe(exc: BaseException) -> str:
+    # The text of a foreign exception may quote a URL; its signature must not travel on.
+    words = [redact_url(w) if "://" in w else w for w in str(exc).split(" ")]
+    return f"{type(exc).__name__}: {' '.join(words)}"[:500]
 
 
-def _send_following(ctx: Context, request: httpx.Request, *, key: bool) -> Flow[httpx.Response]:
-    """Send, following GET redirects; the key survives a redirect only to the same host."""
-    response: httpx.Response = yield Send(request)
-    origin = str(request.url)
-    for _ in range(MAX_REDIRECTS):
-        location = response.headers.get("location")
-        if not (response.is_redirect and location and request.method == "GET"):
-            return response
-        target = urljoin(str(request.url), location)
-        keep_key = key and ctx.hosts.same_host(origin, target) and ctx.hosts.is_trusted(target)
-        if key and not keep_key:
-            logger.warning(
-                "redirect from %s to %s: following without the API key",
-                redact_url(request.url),
-                redact_url(target),
-            )
-        if not keep_key:
-            decisions.HostPolicy.check_download_url(target)
-        request = _build(ctx, "GET", target, with_key=keep_key)
-        response = yield Send(request)
-    return response
+def _scrub(error: BaseException) -> None:
+    """Drop the requests that httpx errors in ``error``'s chain hold: their headers carry the
+    key, and an exception may be logged, pickled or inspected anywhere."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [error]
+    while stack:
+        exc = stack.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if isinstance(exc, httpx.RequestError):
+            exc._request = None
+        if isinstance(exc, httpx.HTTPStatusError):
+            exc._request = None
+            exc.response = None  # type: ignore[assignment]
+        stack += [exc.__cause__, exc.__context__]
 
 
-def _transport_error(
+# --- API requests --------------------------------------------------------------------------
+
+
+def transport_error(
     method: str,
     url: str,
     exc: BaseException,
@@ -281,17 +182,21 @@ def _transport_error(
 ) -> Exception:
     shown = redact_url(url)
     if submission_of is not None and not decisions.was_not_sent(exc):
-        return SubmissionUncertainError(
-            f"the submission to {shown} may have reached the server, but its answer was lost "
-            f"({type(exc).__name__}: {exc}). The task may have been created and billed; flux2 "
-            "does not send it again. Check your credits or dashboard before resubmitting.",
-            model=submission_of,
-            url=shown,
-        )
+        return _uncertain(url, submission_of, f"its answer was lost ({describe(exc)})")
     kind = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     what = "timed out" if kind is APITimeoutError else "failed"
     doing = f"{action} ({method} {shown})" if action else f"{method} {shown}"
-    return kind(f"{doing} {what}: {type(exc).__name__}: {exc}", method=method, url=shown)
+    return kind(f"{doing} {what}: {describe(exc)}", method=method, url=shown)
+
+
+def _uncertain(url: str, model: str, why: str) -> SubmissionUncertainError:
+    return SubmissionUncertainError(
+        f"the submission to {redact_url(url)} may have reached the server, but {why}. The "
+        "task may have been created and billed; flux2 does not send it again. Check your "
+        "credits or dashboard before resubmitting.",
+        model=model,
+        url=redact_url(url),
+    )
 
 
 def api_request(
@@ -304,95 +209,100 @@ def api_request(
     deadline: float | None = None,
     task_body_ok: bool = False,
     submission_of: str | None = None,
-) -> Flow[APIResponse]:
+) -> Flow[Answer]:
     """One API call with the key, retries and redirects; returns a 2xx answer or raises.
 
     ``task_body_ok``: a 422 or 503 answer whose body is a task is returned, not raised [seen].
-    ``submission_of``: the model name when this is a submission (lost answers are reported as
-    :class:`SubmissionUncertainError`). ``deadline`` (monotonic): no retry sleeps past it.
+    ``submission_of``: the model name when this is a submission (lost or unreadable answers
+    are :class:`SubmissionUncertainError`). ``deadline`` (monotonic) bounds every request and
+    retry sleep.
     """
     ctx.hosts.check_api_url(url)
     attempt = 0
     while True:
-        request = _build(ctx, method, url, with_key=True, content=content)
+        request = build(ctx, method, url, with_key=True, content=content, deadline=deadline)
         started = ctx.clock.monotonic()
         try:
-            response = yield from _send_following(ctx, request, key=True)
+            answer = yield from exchange(ctx, request, key=True, deadline=deadline)
         except httpx.TransportError as exc:
             delay = ctx.retry.delay_for_error(method, exc, attempt, ctx.rng)
-            if delay is not None and _fits(ctx, delay, deadline):
-                _log_retry(method, url, type(exc).__name__, delay, attempt=attempt, ctx=ctx)
-                yield Sleep(delay)
+            why = type(exc).__name__
+            if (
+                yield from pause(
+                    ctx, delay, method=method, url=url, why=why, attempt=attempt, deadline=deadline
+                )
+            ):
                 attempt += 1
                 continue
-            raise _transport_error(method, url, exc, submission_of) from exc
+            raise transport_error(method, url, exc, submission_of) from exc
+        except (
+            UnreadableBody,
+            httpx.DecodingError,
+            ResponseTooLargeError,
+            TransferTimeoutError,
+        ) as exc:
+            if submission_of is not None:
+                why = f"its answer could not be read: {exc}"
+                raise _uncertain(url, submission_of, why) from None
+            if isinstance(exc, Flux2Error):
+                raise
+            raise APIResponseValidationError(
+                f"the answer to {method} {redact_url(url)} could not be read: {exc}",
+                status_code=getattr(exc, "status_code", 0),
+                method=method,
+                url=redact_url(url),
+            ) from None
+        except Exception as exc:
+            if submission_of is None or isinstance(exc, Flux2Error):
+                raise
+            # Whatever went wrong, the submission may have left: it is not sent again.
+            raise _uncertain(url, submission_of, f"sending it failed ({describe(exc)})") from None
 
-        body = _body_of(response)
-        status = response.status_code
-        if logger.isEnabledFor(logging.DEBUG):  # redacting a URL costs more than the check
-            logger.debug(
-                "%s %s -> %d in %.3f s",
-                method,
-                redact_url(url),
-                status,
-                ctx.clock.monotonic() - started,
-            )
+        status = answer.status_code
+        log_answer(method, url, status, ctx.clock.monotonic() - started)
         if ctx.checker is not None:
             try:
-                ctx.checker.check(method, path_template, status, body)
+                ctx.checker.check(method, path_template, status, answer.body)
             except Exception:
-                if submission_of is not None and response.is_success:
+                if submission_of is not None and answer.is_success:
                     # The task exists and is billed whatever its answer looked like.
                     logger.error(
                         "submission answered %s, which deviates from the spec: %r",
                         status,
-                        body,
+                        answer.body,
                     )
                 raise
-        if response.is_success or (task_body_ok and status in {422, 503} and is_task_body(body)):
-            return APIResponse(status, response.headers, body)
+        task_body = task_body_ok and status in {422, 503} and is_task_body(answer.body)
+        if answer.is_success or task_body:
+            return answer
 
-        retry_after = decisions.parse_retry_after(response.headers, ctx.clock.time())
+        retry_after = decisions.parse_retry_after(answer.headers, ctx.clock.time())
         delay = ctx.retry.delay_for_status(method, status, attempt, retry_after, ctx.rng)
-        if delay is not None and _fits(ctx, delay, deadline):
-            _log_retry(method, url, str(status), delay, attempt=attempt, ctx=ctx)
-            yield Sleep(delay)
+        if (
+            yield from pause(
+                ctx,
+                delay,
+                method=method,
+                url=url,
+                why=str(status),
+                attempt=attempt,
+                deadline=deadline,
+            )
+        ):
             attempt += 1
             continue
         if submission_of is not None and status in decisions.POST_ANSWER_LOST:
-            raise SubmissionUncertainError(
-                f"{status} from POST {redact_url(url)}: the gateway gave up waiting for the "
-                "service, which may have created (and billed) the task; flux2 does not send it "
-                "again. Check your credits or dashboard before resubmitting.",
-                model=submission_of,
-                url=redact_url(url),
+            raise _uncertain(
+                url, submission_of, f"the gateway answered {status}, giving up on the service"
             )
         raise decisions.make_status_error(
             status_code=status,
-            body=body,
-            headers=response.headers,
+            body=answer.body,
+            headers=answer.headers,
             method=method,
-            url=str(response.request.url),
+            url=answer.url,
             now=ctx.clock.time(),
         )
-
-
-def _fits(ctx: Context, delay: float, deadline: float | None) -> bool:
-    return deadline is None or ctx.clock.monotonic() + delay < deadline
-
-
-def _log_retry(
-    method: str, url: str, why: str, delay: float, *, attempt: int, ctx: Context
-) -> None:
-    logger.info(
-        "%s %s: %s; retrying in %.2f s (retry %d of %d)",
-        method,
-        redact_url(url),
-        why,
-        delay,
-        attempt + 1,
-        ctx.retry.max_retries,
-    )
 
 
 # --- operations ----------------------------------------------------------------------------
@@ -417,14 +327,15 @@ def submit(ctx: Context, request: decisions.SubmitRequest) -> Flow[Task]:
             answer.body, model=request.model.name, submitted_at=ctx.clock.time()
         )
     except WireError as exc:
-        raise SubmissionUncertainError(
-            f"{answer.status_code} from POST {redact_url(url)}, but {exc}. The task may have been "
-            "created and billed; flux2 does not send it again.",
-            model=request.model.name,
-            url=redact_url(url),
-        ) from None
+        why = f"its answer ({answer.status_code}) has {exc}"
+        raise _uncertain(url, request.model.name, why) from None
     logger.info("submitted task %s (%s, cost %s credits)", task.id, request.model.name, task.cost)
     return task
+
+
+def submit_call(ctx: Context, call: Mapping[str, Any]) -> Flow[Task]:
+    """``submit()``: the request its arguments describe, submitted."""
+    return (yield from submit(ctx, request_from(call)))
 
 
 def poll_url(ctx: Context, task: Task) -> str:
@@ -451,14 +362,14 @@ def as_task(target: Task | str) -> Task:
     if isinstance(target, Task):
         return target
     if not isinstance(target, str) or not target.strip():
-        raise decisions.InputError("expected a Task, a polling URL or a task id", param="task")
+        raise InputError("expected a Task, a polling URL or a task id", param="task")
     text = target.strip()
     if text.lower().startswith(("http://", "https://")):
         return Task.from_polling_url(text)
     return Task(id=text)
 
 
-def _read_result(answer: APIResponse, task: Task) -> TaskResult:
+def _read_result(answer: Answer, task: Task) -> TaskResult:
     try:
         return result_from_body(answer.body, task_id=task.id)
     except WireError as exc:
@@ -471,13 +382,19 @@ def _read_result(answer: APIResponse, task: Task) -> TaskResult:
 
 def wait(
     ctx: Context,
-    task: Task,
+    task: Task | str,
     *,
     timeout: float | None,
     on_progress: Callable[[TaskResult], Any] | None,
-    downloader: Any,
+    downloader: Downloader,
 ) -> Flow[GeneratedImage]:
-    """Poll ``task`` on the schedule until it ends or ``timeout`` seconds pass."""
+    """Poll ``task`` on the schedule until it ends or ``timeout`` seconds pass.
+
+    The deadline bounds everything inside: each poll's connect and read, and retry sleeps.
+    An ``on_progress`` that raises is not called again; the task is still waited for, and
+    then :class:`flux2.CallbackError` carries the task and the callback's exception.
+    """
+    task = as_task(task)
     url = poll_url(ctx, task)
     limit = ctx.wait_timeout if timeout is None else timeout
     deadline = ctx.clock.monotonic() + limit
@@ -490,17 +407,30 @@ def wait(
         origin = ctx.clock.time() - schedule.assumed_age(task.model)
         delay = 0.0
     polls = 0
+    result: TaskResult | None = None
+    failed_callback: Exception | None = None
     while True:
         remaining = deadline - ctx.clock.monotonic()
         if delay > 0:
             yield Sleep(max(0.0, min(delay, remaining)))
-        answer = yield from api_request(
-            ctx, "GET", url, path_template=RESULT_PATH, deadline=deadline, task_body_ok=True
-        )
+        # When the deadline is nearer than a request's own timeout, a timeout is the deadline's.
+        bound = deadline - ctx.clock.monotonic() < _longest(ctx.timeout)
+        try:
+            answer = yield from api_request(
+                ctx, "GET", url, path_template=RESULT_PATH, deadline=deadline, task_body_ok=True
+            )
+        except APITimeoutError:
+            if not bound and ctx.clock.monotonic() < deadline:
+                raise
+            raise _timed_out(task, limit, result) from None
         polls += 1
         result = _read_result(answer, task)
-        if on_progress is not None:
-            yield Notify(on_progress, result)
+        if on_progress is not None and failed_callback is None:
+            try:
+                yield Notify(on_progress, result)
+            except Exception as exc:  # the user's code: the task is waited for all the same
+                logger.warning("on_progress raised %s; waiting for task %s goes on", exc, task.id)
+                failed_callback = exc
         state = decisions.task_state(result.status)
         if state is TaskState.READY:
             if not result.url:
@@ -510,25 +440,127 @@ def wait(
                     body=answer.body,
                 )
             logger.info("task %s ready after %d polls", task.id, polls)
+            if failed_callback is not None:
+                raise _callback_failed("on_progress", failed_callback, task)
             return GeneratedImage(task, result, downloader=downloader)
         error = decisions.task_error(task.id, result.status, result.error, result.details, result)
         if error is not None:
+            if failed_callback is not None:
+                error.add_note(f"on_progress had raised {describe(failed_callback)}")
             raise error
         if ctx.clock.monotonic() >= deadline:
-            progress = f", {result.progress:.0%}" if result.progress is not None else ""
-            raise TaskTimeoutError(
-                f"task {task.id} did not finish within {limit:g} s (last status "
-                f"{result.status!r}{progress}); it may still finish: wait for it again with "
-                "client.wait(task)",
-                task_id=task.id,
-                status=result.status,
-                details=result.details,
-                result=result,
-            )
+            raise _timed_out(task, limit, result)
         delay = schedule.next_delay(task.model, ctx.clock.time() - origin, result.progress)
         retry_after = decisions.parse_retry_after(answer.headers, ctx.clock.time())
         if retry_after is not None:
             delay = max(delay, min(retry_after, ctx.retry.max_retry_after))
+
+
+def _longest(timeout: httpx.Timeout) -> float:
+    values = [v for v in timeout.as_dict().values() if v is not None]
+    return max(values) if values else float("inf")
+
+
+def _timed_out(task: Task, limit: float, result: TaskResult | None) -> TaskTimeoutError:
+    status = result.status if result is not None else None
+    progress = f", {result.progress:.0%}" if result and result.progress is not None else ""
+    return TaskTimeoutError(
+        f"task {task.id} did not finish within {limit:g} s (last status {status!r}{progress}); "
+        "it may still finish: wait for it again with client.wait(task)",
+        task_id=task.id,
+        status=status,
+        details=result.details if result is not None else None,
+        result=result,
+    )
+
+
+def _callback_failed(name: str, exc: Exception, task: Task) -> CallbackError:
+    # The image is not carried: its signed URL must not travel with an exception. Waiting for
+    # the task again (client.wait(error.task)) returns it at once.
+    error = CallbackError(
+        f"{name} raised {type(exc).__name__}: {exc}; task {task.id} was submitted (and billed) "
+        "all the same and was waited for: client.wait(error.task) returns its image",
+        task=task,
+    )
+    error.__cause__ = exc
+    return error
+
+
+def generate(
+    ctx: Context,
+    call: Mapping[str, Any],
+    *,
+    slots: Any,
+    downloader: Downloader,
+) -> Flow[GeneratedImage]:
+    """Submit and wait, holding one of the client's slots for tasks in flight."""
+    request = request_from(call)
+    reject_webhook(request)
+    yield Acquire(slots)
+    try:
+        task = yield from submit(ctx, request)
+        return (
+            yield from wait(
+                ctx,
+                task,
+                timeout=call["timeout"],
+                on_progress=call["on_progress"],
+                downloader=downloader,
+            )
+        )
+    finally:
+        slots.release()
+
+
+def batch_item(
+    ctx: Context,
+    index: int,
+    item: str | Mapping[str, Any] | Task,
+    *,
+    defaults: Mapping[str, Any],
+    timeout: float | None,
+    on_submitted: Callable[[int, Task], object] | None,
+    slots: Any,
+    downloader: Downloader,
+) -> Flow[BatchResult]:
+    """One item of ``generate_many``: its outcome, never an exception (the batch goes on).
+
+    A submitted task is always waited for, even when ``on_submitted`` raised: the result then
+    carries the image and a :class:`flux2.CallbackError`.
+    """
+    from ._base import batch_kwargs
+
+    task: Task | None = None
+    failed_callback: Exception | None = None
+    try:
+        yield Acquire(slots)
+        try:
+            if isinstance(item, Task):
+                task = item
+            else:
+                request = decisions.build_request(**batch_kwargs(item, defaults))
+                reject_webhook(request)
+                task = yield from submit(ctx, request)
+                if on_submitted is not None:
+                    try:
+                        yield Notify(on_submitted, index, task)
+                    except Exception as exc:  # the user's code: the task is waited for anyway
+                        logger.warning("on_submitted raised %s for task %s", exc, task.id)
+                        failed_callback = exc
+            image = yield from wait(
+                ctx, task, timeout=timeout, on_progress=None, downloader=downloader
+            )
+        finally:
+            slots.release()
+    except Exception as exc:  # per item, by design: the batch goes on
+        error: BaseException = exc if isinstance(exc, Cancelled) else as_flux2_error(exc)
+        if failed_callback is not None:
+            error.add_note(f"on_submitted had raised {describe(failed_callback)}")
+        return BatchFailure(index, item, task=task, error=error)
+    if failed_callback is not None:
+        error = _callback_failed("on_submitted", failed_callback, task)
+        return BatchSuccess(index, item, task=task, image=image, error=error)
+    return BatchSuccess(index, item, task=task, image=image)
 
 
 def credits(ctx: Context) -> Flow[float]:
@@ -543,142 +575,15 @@ def credits(ctx: Context) -> Flow[float]:
         ) from None
 
 
-# --- downloads -----------------------------------------------------------------------------
-
-
-def download(ctx: Context, url: str, sink: Sink, *, expires_at: float | None) -> Flow[None]:
-    """Stream a result image into ``sink``: no key, retried like any GET, checked for length."""
-    decisions.HostPolicy.check_download_url(url)
-    try:
-        yield from _download(ctx, url, sink, expires_at)
-    except BaseException:
-        sink.abort()
-        raise
-
-
-def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> Flow[None]:
-    attempt = 0
-    while True:
-        request = _build(ctx, "GET", url, with_key=False)
-        try:
-            outcome: StreamOutcome = yield from _stream_following(ctx, request, sink)
-        except httpx.TransportError as exc:
-            delay = ctx.retry.delay_for_error("GET", exc, attempt, ctx.rng)
-            if delay is not None:
-                _log_retry("GET", url, type(exc).__name__, delay, attempt=attempt, ctx=ctx)
-                yield Sleep(delay)
-                attempt += 1
-                continue
-            raise _transport_error(
-                "GET", url, exc, None, action="the download of the result image"
-            ) from exc
-        response = outcome.response
-        status = response.status_code
-        if response.is_success:
-            problem = _incomplete(outcome)
-            if problem is None:
-                try:
-                    sink.finish()
-                except NotAnImageError as exc:
-                    raise DownloadError(
-                        f"{redact_url(url)}: {exc}",
-                        status_code=status,
-                        method="GET",
-                        url=redact_url(url),
-                    ) from None
-                return
-            sink.abort()
-            delay = ctx.retry.delay_for_error(
-                "GET", outcome.broken or httpx.ReadError(problem), attempt, ctx.rng
-            )
-            if delay is not None:
-                _log_retry("GET", url, problem, delay, attempt=attempt, ctx=ctx)
-                yield Sleep(delay)
-                attempt += 1
-                continue
-            raise DownloadError(
-                f"download of {redact_url(url)} incomplete: {problem}; no file was written",
-                status_code=status,
-                method="GET",
-                url=redact_url(url),
-            )
-        body = _body_of(response)
-        now = ctx.clock.time()
-        if status in {403, 404, 410}:
-            expired = status == 410 or (expires_at is not None and now >= expires_at)
-            if expired:
-                raise ResultExpiredError(
-                    f"the result URL has expired ({status} from the result host): results are "
-                    "kept 10 minutes after the task ends; generate the image again",
-                    status_code=status,
-                    body=body,
-                    method="GET",
-                    url=redact_url(url),
-                )
-        retry_after = decisions.parse_retry_after(response.headers, now)
-        delay = ctx.retry.delay_for_status("GET", status, attempt, retry_after, ctx.rng)
-        if delay is not None:
-            _log_retry("GET", url, str(status), delay, attempt=attempt, ctx=ctx)
-            yield Sleep(delay)
-            attempt += 1
-            continue
-        hint = (
-            " (result URLs expire 10 minutes after the task ends; this one may have)"
-            if status in {403, 404}
-            else ""
-        )
-        raise DownloadError(
-            f"{status} from the result host for {redact_url(url)}{hint}",
-            status_code=status,
-            body=body,
-            method="GET",
-            url=redact_url(url),
-        )
-
-
-def _stream_following(ctx: Context, request: httpx.Request, sink: Sink) -> Flow[StreamOutcome]:
-    outcome: StreamOutcome = yield Stream(request, sink)
-    for _ in range(MAX_REDIRECTS):
-        response = outcome.response
-        location = response.headers.get("location")
-        if not (response.is_redirect and location):
-            return outcome
-        target = urljoin(str(request.url), location)
-        decisions.HostPolicy.check_download_url(target)
-        request = _build(ctx, "GET", target, with_key=False)
-        outcome = yield Stream(request, sink)
-    return outcome
-
-
-def _incomplete(outcome: StreamOutcome) -> str | None:
-    """Why a 2xx download is not whole, or ``None``."""
-    if outcome.broken is not None:
-        return f"the connection broke after {outcome.received} bytes ({outcome.broken})"
-    headers = outcome.response.headers
-    declared = headers.get("content-length")
-    if declared is None or not declared.strip().isdigit():
-        return None
-    # Content-Length counts the bytes on the wire; those equal the body unless it is encoded.
-    encoded = headers.get("content-encoding", "identity").strip().lower() not in {"", "identity"}
-    got = outcome.wire_bytes if encoded else outcome.received
-    if got != int(declared):
-        return f"received {got} of {int(declared)} bytes"
-    return None
-
-
 __all__ = [
-    "Action",
-    "Context",
-    "Flow",
-    "Notify",
-    "Send",
-    "Sleep",
-    "Stream",
-    "StreamOutcome",
     "api_request",
+    "as_flux2_error",
+    "batch_item",
     "credits",
-    "download",
+    "generate",
     "get_result",
+    "request_from",
     "submit",
+    "submit_call",
     "wait",
 ]

@@ -1,7 +1,7 @@
 """An image's format and size, read from its first bytes without Pillow.
 
-The format comes from the magic-byte table in :mod:`flux2.inputs`; which file extensions
-belong to a format comes from :mod:`flux2.downloads`. Sizes are read for the formats the
+The format comes from the magic-byte table in :mod:`flux2.inputs` (the file extensions of a
+format are :func:`flux2.downloads.format_of_suffix`'s). Sizes are read for the formats the
 service returns (JPEG, PNG, WebP); other formats get ``None``. A truncated or malformed header
 gives ``None``, never an exception: this is for showing an image, not validating it.
 """
@@ -13,10 +13,9 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-from .downloads import _FORMAT_SUFFIXES
 from .inputs import sniff_image_format
 
-__all__ = ["ImageInfo", "format_for_suffix", "image_info"]
+__all__ = ["ImageInfo", "image_info"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,15 +37,6 @@ def image_info(data: bytes) -> ImageInfo | None:
     size = reader(data) if reader is not None else None
     width, height = size if size is not None else (None, None)
     return ImageInfo(format=fmt, mime_type=mime, width=width, height=height)
-
-
-def format_for_suffix(suffix: str) -> str | None:
-    """The image format a file extension (``".jpg"``) names, or ``None`` for other ones."""
-    lowered = suffix.lower()
-    for fmt, suffixes in _FORMAT_SUFFIXES.items():
-        if lowered in suffixes:
-            return fmt
-    return None
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:

@@ -22,7 +22,7 @@ from ._logging import redact_httpx_logs
 from ._wire import AUTH_HEADER
 
 if TYPE_CHECKING:
-    from ._flows import Context
+    from ._transfer import Context
     from .decisions import HostPolicy
 
 __all__ = ["LowLevelClient", "lowlevel_client"]

@@ -19,6 +19,7 @@ __all__ = [
     "CREDITS_PATH",
     "RESPONSE_FIELDS",
     "RESULT_PATH",
+    "RESULT_TTL_SECONDS",
     "STATUS_MEANINGS",
     "STATUS_SOURCES",
     "TaskState",
@@ -30,6 +31,9 @@ AUTH_HEADER: Final = "x-key"
 # Paths flux2 calls besides the FLUX.2 submit endpoints (those come from flux2.registry).
 RESULT_PATH: Final = "/v1/get_result"
 CREDITS_PATH: Final = "/v1/credits"
+
+# Result URLs expire 10 minutes after the task ends [doc][seen].
+RESULT_TTL_SECONDS: Final = 600.0
 
 
 class TaskState(enum.Enum):

@@ -15,16 +15,17 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Final, Protocol
 from urllib.parse import unquote_plus
 
 from ._logging import logger
 from ._paths import path_inside, safe_file_name
+from ._wire import RESULT_TTL_SECONDS
 from .errors import InputError
 from .inputs import SNIFF_BYTES, sniff_image_format
-from .types import RESULT_TTL_SECONDS
 
-__all__ = ["FileSink", "MemorySink", "Sink", "url_expiry"]
+__all__ = ["FORMAT_SUFFIXES", "FileSink", "MemorySink", "Sink", "format_of_suffix", "url_expiry"]
 
 
 class NotAnImageError(Exception):
@@ -191,24 +192,37 @@ class FileSink(_Sniffing):
         return self.path
 
 
-_FORMAT_SUFFIXES: Final = {
-    "jpeg": {".jpg", ".jpeg", ".jpe", ".jfif"},
-    "png": {".png"},
-    "webp": {".webp"},
-    "gif": {".gif"},
-    "tiff": {".tif", ".tiff"},
-}
+# File name suffixes of each image format flux2 can tell (``inputs.sniff_image_format``),
+# the one it writes first: the one table that maps formats and suffixes both ways.
+FORMAT_SUFFIXES: Final = MappingProxyType(
+    {
+        "jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
+        "png": (".png",),
+        "webp": (".webp",),
+        "gif": (".gif",),
+        "tiff": (".tif", ".tiff"),
+        "bmp": (".bmp",),
+        "avif": (".avif",),
+        "heic": (".heic",),
+    }
+)
+
+
+def format_of_suffix(suffix: str) -> str | None:
+    """The image format a file name suffix (``".JPG"``) stands for, or ``None``."""
+    lowered = suffix.lower()
+    return next((fmt for fmt, known in FORMAT_SUFFIXES.items() if lowered in known), None)
 
 
 def _warn_if_extension_differs(path: Path, fmt: str) -> None:
-    suffix = path.suffix.lower()
-    if suffix and suffix not in _FORMAT_SUFFIXES.get(fmt, {"." + fmt}):
+    wanted = format_of_suffix(path.suffix)
+    if path.suffix and wanted != fmt:
         logger.warning(
             "%s holds a %s image; its extension says otherwise (ask for output_format=%r to "
             "get that format)",
             path,
             fmt.upper(),
-            suffix.lstrip(".").replace("jpg", "jpeg"),
+            wanted or path.suffix.lstrip(".").lower(),
         )
 
 

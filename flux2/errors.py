@@ -18,7 +18,10 @@ Flux2Error
  │         └── ResultExpiredError .......... the signed result URL has expired
  ├── APIConnectionError .................... no answer: the connection failed or broke
  │    └── APITimeoutError .................. no answer in time
+ │         └── TransferTimeoutError ........ an answer or download still arriving at its deadline
+ ├── ResponseTooLargeError ................. an answer or download larger than the client's limit
  ├── SubmissionUncertainError .............. a submission may have created (and billed) a task
+ ├── CallbackError ......................... on_progress / on_submitted raised; carries the task
  ├── ConformanceError ...................... strict="error": an answer deviates from the spec
  │                                           (in flux2.conformance, loaded only in strict mode)
  ├── TaskError ............................. the task itself ended badly; carries task_id
@@ -27,11 +30,14 @@ Flux2Error
  │    ├── ContentModeratedError ............ the output was refused (a new seed may pass)
  │    ├── TaskNotFoundError ................ the service does not know the task
  │    └── TaskTimeoutError (a TimeoutError)  the wait's deadline passed; the task may still finish
- └── WebhookVerificationError .............. a webhook delivery is unauthenticated or unreadable
+ ├── WebhookVerificationError .............. a webhook delivery is unauthenticated or unreadable
+ └── UnexpectedError ....................... anything else that went wrong (a bug in flux2)
 ```
 
-No exception message or ``repr`` contains the API key; URLs in messages have their signatures
-redacted.
+Nothing else leaves a public call (KeyboardInterrupt and cancellation aside): foreign exceptions
+are translated where flows are driven (``flux2._drive``). No exception message, ``repr`` or
+object reachable from an exception (its cause, context, arguments and attributes) holds the API
+key; URLs in messages have their signatures redacted.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ __all__ = [
     "APIResponseValidationError",
     "APITimeoutError",
     "AuthenticationError",
+    "CallbackError",
     "ContentModeratedError",
     "DownloadError",
     "Flux2Error",
@@ -54,12 +61,15 @@ __all__ = [
     "NotFoundError",
     "RateLimitError",
     "RequestModeratedError",
+    "ResponseTooLargeError",
     "ResultExpiredError",
     "SubmissionUncertainError",
     "TaskError",
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskTimeoutError",
+    "TransferTimeoutError",
+    "UnexpectedError",
     "UnknownModelError",
     "UnprocessableEntityError",
     "UntrustedHostError",
@@ -194,6 +204,43 @@ class APIConnectionError(Flux2Error):
 
 class APITimeoutError(APIConnectionError):
     """The request got no answer in time."""
+
+
+class TransferTimeoutError(APITimeoutError):
+    """An answer or a download was still arriving when its deadline passed (a body trickling
+    in; see ``download_timeout`` and ``wait(timeout=...)``)."""
+
+
+class ResponseTooLargeError(Flux2Error):
+    """An answer or a download is larger than the client allows (``max_response_bytes``,
+    ``max_download_bytes``); it was not kept, and no file was written.
+
+    ``url`` (signature-redacted) and ``limit`` (bytes, counted after decoding).
+    """
+
+    def __init__(self, message: str, *, url: str, limit: int) -> None:
+        super().__init__(message)
+        self.url = url
+        self.limit = limit
+
+
+class CallbackError(Flux2Error):
+    """A callback you passed (``on_progress``, ``on_submitted``) raised.
+
+    The task it was called for had been submitted (and billed), so it was waited for all the
+    same: ``task`` is that task (``client.wait(error.task)`` returns its image at once), and
+    ``__cause__`` the callback's exception. In ``generate_many`` the item's result carries the
+    image beside this error.
+    """
+
+    def __init__(self, message: str, *, task: Any) -> None:
+        super().__init__(message)
+        self.task = task
+
+
+class UnexpectedError(Flux2Error):
+    """Something flux2 did not expect went wrong; the message names the original error (its
+    ``__cause__``, with any request it held dropped). Please report it."""
 
 
 class SubmissionUncertainError(Flux2Error):

@@ -17,26 +17,24 @@ from urllib.parse import parse_qs, urlsplit
 
 from ._logging import redact_url
 from ._wire import STATUS_MEANINGS, TaskState
+from .downloads import FileSink, MemorySink, Sink, format_of_suffix, url_expiry
 from .errors import Flux2Error, InputError
 
 if TYPE_CHECKING:
     import PIL.Image
 
     from ._imageinfo import ImageInfo
-    from .downloads import Sink
 
 __all__ = [
     "BatchFailure",
     "BatchResult",
     "BatchSuccess",
+    "Downloader",
     "GeneratedImage",
     "Task",
     "TaskResult",
     "TaskState",
 ]
-
-# Result URLs expire 10 minutes after the task ends [doc][seen].
-RESULT_TTL_SECONDS = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,12 +164,15 @@ class TaskResult:
         return text
 
 
-class _Downloader(Protocol):
-    """What a :class:`GeneratedImage` fetches its bytes through (the client that made it)."""
+class Downloader(Protocol):
+    """What a :class:`GeneratedImage` fetches its bytes through: the client that made it
+    provides one; a test or an application may pass its own."""
 
-    def _fetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None: ...
+    def fetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
+        """Download ``url`` into ``sink``, blocking."""
 
-    async def _afetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None: ...
+    async def afetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
+        """Download ``url`` into ``sink``, awaited."""
 
 
 class GeneratedImage:
@@ -185,7 +186,7 @@ class GeneratedImage:
 
     __slots__ = ("_content", "_downloader", "result", "task")
 
-    def __init__(self, task: Task, result: TaskResult, *, downloader: _Downloader) -> None:
+    def __init__(self, task: Task, result: TaskResult, *, downloader: Downloader) -> None:
         if not result.url:
             raise InputError(f"task {task.id} has no result URL (status {result.status!r})")
         self.task = task
@@ -224,8 +225,6 @@ class GeneratedImage:
     @property
     def expires_at(self) -> float | None:
         """Unix time at which the result URL stops working, when known."""
-        from .downloads import url_expiry
-
         return url_expiry(self.url, self.result.end_time)
 
     @property
@@ -236,20 +235,16 @@ class GeneratedImage:
     def read(self) -> bytes:
         """Download the image into memory (once) and return its bytes."""
         if self._content is None:
-            from .downloads import MemorySink
-
             sink = MemorySink()
-            self._downloader._fetch(self.url, sink, expires_at=self.expires_at)
+            self._downloader.fetch(self.url, sink, expires_at=self.expires_at)
             self._content = sink.getvalue()
         return self._content
 
     async def aread(self) -> bytes:
         """Async :meth:`read`."""
         if self._content is None:
-            from .downloads import MemorySink
-
             sink = MemorySink()
-            await self._downloader._afetch(self.url, sink, expires_at=self.expires_at)
+            await self._downloader.afetch(self.url, sink, expires_at=self.expires_at)
             self._content = sink.getvalue()
         return self._content
 
@@ -263,41 +258,35 @@ class GeneratedImage:
         Pillow, the ``images`` extra). The file is written beside the target and moved into
         place only when complete: an interrupted or short download leaves no file behind.
         """
-        from .downloads import FileSink
-
-        sink = FileSink(path, stem=self.task_id)
+        sink = _file_sink(path, self.task_id)
         wanted = self._wanted_format(path)
         if wanted is not None:
-            return sink.write_all(self._encoded_as(wanted, path, self.read(), convert=convert))
+            return _write(sink, self._encoded_as(wanted, path, self.read(), convert=convert))
         if self._content is not None:
-            return sink.write_all(self._content)
-        self._downloader._fetch(self.url, sink, expires_at=self.expires_at)
+            return _write(sink, self._content)
+        self._downloader.fetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
 
     async def asave(self, path: str | os.PathLike[str], *, convert: bool = False) -> Path:
         """Async :meth:`save`."""
-        from .downloads import FileSink
-
-        sink = FileSink(path, stem=self.task_id)
+        sink = _file_sink(path, self.task_id)
         wanted = self._wanted_format(path)
         if wanted is not None:
             content = await self.aread()
-            return sink.write_all(self._encoded_as(wanted, path, content, convert=convert))
+            return _write(sink, self._encoded_as(wanted, path, content, convert=convert))
         if self._content is not None:
-            return sink.write_all(self._content)
-        await self._downloader._afetch(self.url, sink, expires_at=self.expires_at)
+            return _write(sink, self._content)
+        await self._downloader.afetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
 
     @staticmethod
     def _wanted_format(path: str | os.PathLike[str]) -> str | None:
         """The image format a file path's extension names (``None`` for a directory)."""
-        from ._imageinfo import format_for_suffix
-
         text = os.fspath(path)
         target = Path(text).expanduser()
         if text.endswith((os.sep, "/")) or target.is_dir():
             return None
-        return format_for_suffix(target.suffix)
+        return format_of_suffix(target.suffix)
 
     def _encoded_as(self, wanted: str, path: object, content: bytes, *, convert: bool) -> bytes:
         from ._imageinfo import image_info
@@ -419,16 +408,36 @@ class GeneratedImage:
         )
 
 
+def _file_sink(path: str | os.PathLike[str], stem: str) -> FileSink:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(
+            f"path must be a str or an os.PathLike, got {type(path).__name__}", param="path"
+        )
+    return FileSink(path, stem=stem)
+
+
+def _write(sink: FileSink, content: bytes) -> Path:
+    try:
+        return sink.write_all(content)
+    except OSError as exc:
+        from ._flows import as_flux2_error
+
+        raise as_flux2_error(exc) from exc
+
+
 @dataclasses.dataclass(frozen=True)
 class BatchSuccess:
-    """A batch item that gave an image. ``ok`` is ``True`` (and says so to type checkers)."""
+    """A batch item that gave an image. ``ok`` is ``True`` (and says so to type checkers).
+
+    ``error`` is set only when a callback of the batch raised for this item (a
+    :class:`flux2.CallbackError`): the task was still waited for, and its image is here."""
 
     index: int
     """The item's position in the input."""
     item: Any = dataclasses.field(repr=False)
     task: Task
     image: GeneratedImage
-    error: None = None
+    error: BaseException | None = None
 
     @property
     def ok(self) -> Literal[True]:

@@ -6,16 +6,11 @@ import dataclasses
 import functools
 import ipaddress
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 from flux2._logging import redact_url
 from flux2.errors import InputError, UntrustedHostError
-
-if TYPE_CHECKING:
-    # Loaded on first use, not on ``import flux2``: the registry parses the pinned spec.
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # Host trust
@@ -31,7 +26,13 @@ DEFAULT_BASE_URL: Final = "https://api.bfl.ai"
 # where the key is attached), and the same few hosts come back for every task.
 @functools.lru_cache(maxsize=256)
 def _host_of(url: str) -> tuple[str, str, str]:
-    """``(scheme, host, userinfo)`` of ``url``, lower-cased; ValueError when unparseable."""
+    """``(scheme, host, userinfo)`` of ``url``, lower-cased; ValueError when unparseable.
+
+    A URL with a control character or a space is refused outright: ``urlsplit`` silently drops
+    tabs and newlines (so the host would look fine) while httpx refuses to send it at all.
+    """
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise ValueError("a URL with a control character or a space")
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
     userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""

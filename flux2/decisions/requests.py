@@ -65,11 +65,6 @@ class SubmitRequest:
     def has_webhook(self) -> bool:
         return "webhook_url" in self.params
 
-    def body(self) -> bytes:
-        """The JSON body, in one piece (see :meth:`body_parts`)."""
-        parts = self.body_parts()
-        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-
     def body_parts(self) -> list[bytes | bytearray]:
         """The JSON body as pieces that concatenate to it: the fields, then each image's base64
         value as the buffer it already is. Sent piece by piece, a large input is held once,

@@ -9,11 +9,7 @@ import math
 import random
 from collections.abc import Mapping
 from datetime import UTC
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    # Loaded on first use, not on ``import flux2``: the registry parses the pinned spec.
-    pass
+from typing import Final
 
 # --------------------------------------------------------------------------------------------
 # Retries

@@ -139,3 +139,31 @@ def test_the_async_client_reports_the_same(emu: Any) -> None:
 
     asyncio.run(main())
     assert posts(emu, "async lost fox [[fault:drop-submit]]") == 1
+
+
+def patient_client(emu: Any, **options: Any) -> flux2.Client:
+    # Each request alone may take 30 s: only the deadlines under test can end it sooner.
+    return flux2.Client(
+        api_key=KEY,
+        base_url=emu.base_url,
+        poll_schedule=flux2.PollSchedule(scale=SPEED),
+        timeout=httpx.Timeout(30),
+        **options,
+    )
+
+
+def test_a_slow_poll_host_does_not_outlast_the_waits_deadline(emu: Any) -> None:
+    with patient_client(emu) as patient:
+        task = patient.submit("slowly polled fox [[fault:slow-poll=20]]", model="klein-4b")
+        with pytest.raises(flux2.TaskTimeoutError):
+            patient.wait(task, timeout=1)
+
+
+def test_a_slow_download_ends_at_the_download_deadline(emu: Any, tmp_path: Path) -> None:
+    with patient_client(emu, download_timeout=1) as patient:
+        image = patient.generate(
+            "slowly delivered fox [[fault:slow-download=20]]", model="klein-4b"
+        )
+        with pytest.raises(flux2.APITimeoutError):
+            image.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []

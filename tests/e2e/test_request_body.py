@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import flux2
-from flux2._flows import BODY_SLICE, RequestBody
+from flux2._transfer import BODY_SLICE, RequestBody
 from flux2.decisions import build_request
 from flux2.emulator import Emulator
 
@@ -45,10 +45,10 @@ def test_the_slices_make_up_the_body_and_can_be_sent_again(noise_images: list[Pa
     stream = RequestBody(request.body_parts())
     first = list(stream)
     assert max(len(chunk) for chunk in first) <= BODY_SLICE
-    assert b"".join(first) == request.body()
-    assert stream.size == len(request.body())
+    assert b"".join(first) == b"".join(request.body_parts())
+    assert stream.size == len(b"".join(request.body_parts()))
     # A submission retried because it provably never left is sent whole again.
-    assert b"".join(stream) == request.body()
+    assert b"".join(stream) == b"".join(request.body_parts())
 
 
 def submitted(emu: Emulator) -> tuple[Any, dict[str, str]]:
@@ -71,7 +71,7 @@ def test_a_blocking_submission_with_large_images_arrives_whole(
     body, headers = submitted(emu)
     assert body == {"prompt": "two noisy inputs", "seed": 3, **expected_fields(noise_images)}
     expected = build_request("two noisy inputs", model="flex", images=noise_images, seed=3)
-    assert headers["content-length"] == str(len(expected.body()))
+    assert headers["content-length"] == str(len(b"".join(expected.body_parts())))
     assert "transfer-encoding" not in headers
     assert emu.tasks[task.id].input_mp > 0
 

@@ -7,7 +7,7 @@ import asyncio
 import base64
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -54,6 +54,37 @@ class FakeClock:
     async def asleep(self, seconds: float) -> None:
         self.sleep(seconds)
         await asyncio.sleep(0)  # let other tasks run, as a real sleep would
+
+
+class Chunks(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body sent chunk by chunk (not read up front, as ``content=`` would be).
+
+    ``chunks`` may be endless; ``on_chunk`` runs before each one (to move a fake clock).
+    """
+
+    def __init__(self, chunks: Iterable[bytes], on_chunk: Callable[[], object] | None = None):
+        self._chunks = chunks
+        self._on_chunk = on_chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            if self._on_chunk is not None:
+                self._on_chunk()
+            yield chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self:
+            yield chunk
+
+
+def streamed(
+    status: int,
+    chunks: Iterable[bytes],
+    *,
+    headers: dict[str, str] | None = None,
+    on_chunk: Callable[[], object] | None = None,
+) -> httpx.Response:
+    return httpx.Response(status, headers=headers or {}, stream=Chunks(chunks, on_chunk))
 
 
 Reply = httpx.Response | BaseException

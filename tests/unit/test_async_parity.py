@@ -126,3 +126,42 @@ def test_sync_generate_from_threads_keeps_at_most_max_concurrency_in_flight() ->
         images = list(pool.map(lambda i: client.generate(f"fox {i}"), range(8)))
     assert len({i.task_id for i in images}) == 8
     assert api.max_in_flight <= 2
+
+
+def test_sync_generate_submits_only_while_holding_a_slot() -> None:
+    # Deterministic: every submission must arrive while one of the client's slots is taken.
+    api = FakeBFL()
+    client = make_client(api, max_concurrency=2)
+    held: list[int] = []
+    submit = api.submit_ok
+
+    def watched(request: httpx.Request) -> httpx.Response:
+        held.append(2 - client._slots._value)
+        return submit(request)
+
+    api.submit_ok = watched  # type: ignore[method-assign]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda i: client.generate(f"fox {i}"), range(4)))
+    assert len(held) == 4
+    assert all(n >= 1 for n in held)
+    assert client._slots._value == 2  # all given back
+
+
+def test_two_concurrent_batches_share_the_async_clients_cap() -> None:
+    api = FakeBFL()
+    api.ready_after(3)
+    client = make_async_client(api, max_concurrency=2)
+
+    async def batch(prefix: str) -> list[flux2.BatchResult]:
+        return [r async for r in client.generate_many([f"{prefix}{i}" for i in range(4)])]
+
+    async def main() -> list[list[flux2.BatchResult]]:
+        async with client:
+            return await asyncio.gather(batch("a"), batch("b"), batch("c"))
+
+    results = [r for batch_results in asyncio.run(main()) for r in batch_results]
+    assert all(r.ok for r in results)
+    assert len(api.submissions()) == 12
+    assert api.max_in_flight == 2

@@ -206,3 +206,48 @@ def test_importing_flux2_loads_neither_the_spec_nor_the_generated_client() -> No
 def test_the_version_matches_the_package_metadata() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert flux2.__version__ == project["version"]
+
+
+def test_webhooks_are_explicit_keywords_of_submit(run: Runner, api: FakeBFL) -> None:
+    import inspect
+
+    from flux2_fakes import json_body
+
+    for cls in (flux2.Client, flux2.AsyncClient):
+        params = inspect.signature(cls.submit).parameters
+        assert params["webhook_url"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params["webhook_secret"].kind is inspect.Parameter.KEYWORD_ONLY
+    task = run("submit", "a fox", webhook_url="https://hooks.example.com/x", webhook_secret="s3")
+    assert task.polling_url is None
+    body = json_body(api.submissions()[0])
+    assert (body["webhook_url"], body["webhook_secret"]) == ("https://hooks.example.com/x", "s3")
+
+
+def test_extra_body_sends_fields_newer_than_the_spec_with_a_warning(
+    run: Runner, api: FakeBFL
+) -> None:
+    from flux2_fakes import json_body
+
+    with pytest.warns(flux2.Flux2Warning, match="flux2 drift") as warned:
+        run("submit", "a fox", seed=3, extra_body={"brand_new_knob": [1, 2]})
+    assert "brand_new_knob" in str(warned[0].message)
+    body = json_body(api.submissions()[0])
+    assert body == {"prompt": "a fox", "seed": 3, "brand_new_knob": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"seed": 3}, "seed is a field of the pinned spec"),
+        ({"prompt": "other"}, "prompt is a field"),
+        ({"when": object()}, "cannot be sent as JSON"),
+        ({"nan": float("nan")}, "cannot be sent as JSON"),
+        (["not", "a", "dict"], "must be a dict"),
+    ],
+)
+def test_bad_extra_body_is_an_input_error_before_anything_is_sent(
+    run: Runner, api: FakeBFL, extra: object, words: str
+) -> None:
+    with pytest.raises(flux2.InputError, match=words):
+        run("submit", "a fox", extra_body=extra)
+    assert api.requests == []

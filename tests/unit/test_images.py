@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 import flux2
-from flux2._imageinfo import format_for_suffix, image_info
+from flux2._imageinfo import image_info
 from flux2.downloads import Sink
+from flux2.downloads import format_of_suffix as format_for_suffix
 
 
 def encoded(fmt: str, size: tuple[int, int] = (40, 24), mode: str = "RGB", **options: Any) -> bytes:

@@ -15,7 +15,7 @@ from flux2.decisions import MAX_OUTPUT_PIXELS, Flux2Warning, build_request
 
 
 def body_of(request: Any) -> dict[str, Any]:
-    parsed: dict[str, Any] = json.loads(request.body())
+    parsed: dict[str, Any] = json.loads(b"".join(request.body_parts()))
     return parsed
 
 
