@@ -82,14 +82,14 @@ class Served:
         self.content = content
         self.downloads = 0
 
-    def _fetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
+    def fetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
         self.downloads += 1
         sink.begin("application/octet-stream")
         sink.write(self.content)
         sink.finish()
 
-    async def _afetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
-        self._fetch(url, sink, expires_at=expires_at)
+    async def afetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
+        self.fetch(url, sink, expires_at=expires_at)
 
 
 def generated(content: bytes) -> tuple[flux2.GeneratedImage, Served]:
@@ -124,7 +124,7 @@ def test_an_image_shows_itself_in_a_notebook() -> None:
 
 
 class Expired(Served):
-    def _fetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
+    def fetch(self, url: str, sink: Sink, *, expires_at: float | None) -> None:
         raise flux2.ResultExpiredError("the result URL has expired", status_code=403)
 
 
