@@ -134,7 +134,8 @@ def test_every_flux2_model_of_the_spec_is_served(bfl_emulator_factory: Any) -> N
             task = submit(http, f"a fox by {name}", model=name)
             ready = poll_until_done(http, task["polling_url"])[-1]
             assert ready["status"] == "Ready", (name, ready)
-        assert http.post("/v1/flux-pro-1.1", json={"prompt": "a fox"}).status_code == 404
+        assert http.post("/v1/flux-3-nothing", json={"prompt": "a fox"}).status_code == 404
+        assert http.post("/v1/delete_finetune", json={"finetune_id": "x"}).status_code == 404
         assert http.get("/v1/flux-2-flex").status_code == 405
         assert http.post("/v1/get_result").status_code == 405
     assert [t.model for t in emu.submissions()] == names
