@@ -523,8 +523,9 @@ class Service:
                 "sig": self._signature(task.id, expiry),
             }
         )
-        # The id is one path segment even when it holds slashes or dots.
-        url = f"{self.origins.delivery}/results/{quote(task.id, safe='')}/sample.{name}?{query}"
+        # The id is one path segment even when it holds slashes or dots ("..").
+        segment = quote(task.id, safe="").replace(".", "%2E")
+        url = f"{self.origins.delivery}/results/{segment}/sample.{name}?{query}"
         return url if task.result_trick is None else tricked(url, task.result_trick)
 
     def _find_result(self, request: Request) -> EmulatedTask | None:
