@@ -5,14 +5,20 @@ jsonschema, pillow)::
 
     from flux2.emulator import Emulator
 
-    with Emulator(api_key="test-key", speed=0.01) as emu:
-        client = flux2.Client(api_key="test-key", base_url=emu.base_url)
+    with Emulator(api_key="test-key", speed=0.01) as emu, emu.client() as client:
         image = client.generate("a lighthouse at dawn", model="klein-4b")
         assert len(emu.submissions("a lighthouse at dawn")) == 1
 
-``flux2 mock`` runs one until Ctrl-C (:func:`serve`); ``flux2 ... --mock`` runs one inside the
-command; the pytest plugin (:mod:`flux2.emulator.pytest_plugin`) gives tests the fixtures
-``bfl_emulator`` and ``bfl_emulator_factory``.
+``emu.client(**options)`` and ``emu.async_client(**options)`` give a ``flux2.Client`` /
+``flux2.AsyncClient`` with the emulator's base URL, a key it accepts and a poll schedule scaled
+to its speed (``PollSchedule(scale=speed)``); ``options`` are the client's keywords and win.
+A client made by hand with the live schedule polls as if tasks took their live time.
+
+``flux2 mock`` runs one until Ctrl-C (:func:`serve`) and, when faster than live, names the
+environment variable (``FLUX2_POLL_SCALE``) that makes a ``flux2`` command poll at its speed;
+``flux2 ... --mock`` runs one inside the command; the pytest plugin
+(:mod:`flux2.emulator.pytest_plugin`) gives tests the fixtures ``bfl_emulator``,
+``bfl_emulator_factory`` and ``bfl_client`` (``bfl_emulator.client()``).
 
 What it does, like the live service (BFL-FACTS.md):
 
