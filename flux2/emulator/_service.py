@@ -4,21 +4,15 @@ serves three listeners (api, polling, delivery), told apart by the local port of
 from __future__ import annotations
 
 import asyncio
-import base64
-import collections
 import contextlib
 import dataclasses
-import hashlib
 import hmac
 import json
 import math
-import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import quote, unquote, urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,7 +26,8 @@ from flux2._wire import AUTH_HEADER, CREDITS_PATH, RESULT_PATH
 
 from . import _images
 from . import _responses as answer
-from ._creation import new_task, oversized, prompt_of, tricked
+from ._creation import new_task, oversized, prompt_of
+from ._delivery import Results
 from ._endpoints import Endpoint, submit_endpoints
 from ._faults import Fault, FaultError, FaultSet, parse_markers
 from ._tasks import EmulatedTask, Origin, RecordedRequest, TaskView, WebhookDelivery
@@ -41,8 +36,6 @@ from ._webhooks import WebhookSender
 
 __all__ = ["Config", "Service"]
 
-# Rendered results kept per emulator; a picture costs 20-60 ms to make at 1 MP.
-_IMAGE_CACHE: Final = 64
 # A base Retry-After, scaled by the speed factor like every simulated time.
 _RETRY_AFTER: Final = 1.0
 # What a moderated task names when the fault gives no reason; "Moderation Reasons" is the key
@@ -51,8 +44,6 @@ _MODERATION_REASONS: Final = {
     "Request Moderated": "Prompt flagged by the input filter",
     "Content Moderated": "Derivative Works Filter",
 }
-# The storage API version a delivery URL names, like Azure's signed URLs (`sv=`).
-_SAS_VERSION: Final = "2024-11-04"
 _STATUS_MESSAGES: Final = {
     429: "Too many requests, please slow down",
     500: "Internal Server Error",
@@ -60,10 +51,6 @@ _STATUS_MESSAGES: Final = {
     503: "Service temporarily unavailable",
     504: "Gateway Timeout",
 }
-_SIGNATURE_MISMATCH: Final = (
-    "Server failed to authenticate the request. Make sure the value of "
-    "Authorization header is formed correctly including the signature."
-)
 _DROPPED: Final = (answer.HangUp, answer.Abandon)
 
 
@@ -133,9 +120,7 @@ class Service:
         self._validators: dict[str, BodyValidator] = {}
         self._prompt_faults: dict[str, FaultSet] = {}
         self._close_connection = close_connection
-        self._signing_key = secrets.token_bytes(32)
-        self._images: collections.OrderedDict[tuple[Any, ...], bytes] = collections.OrderedDict()
-        self._images_lock = threading.Lock()
+        self.results = Results(origins.delivery, lambda: self.config.result_ttl)
         self._background: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -500,65 +485,17 @@ class Service:
 
     # -- delivery ------------------------------------------------------------------------
 
-    def _signature(self, task_id: str, expiry: str) -> str:
-        digest = hmac.new(self._signing_key, f"{task_id}\n{expiry}".encode(), hashlib.sha256)
-        return base64.b64encode(digest.digest()).decode()
-
     def sample_url(self, task: EmulatedTask) -> str:
-        """The signed, expiring URL of a finished task's image (Azure-style ``se``/``sig``)."""
-        if task.expired_url:
-            expires = math.floor(task.end_time) - 1
-        else:
-            # Whole seconds, as signed URLs carry them; never earlier than promised.
-            expires = math.ceil(task.end_time + self.config.result_ttl)
-        expiry = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        name = _images.encoding(task.output_format)
-        query = urlencode(
-            {
-                "se": expiry,
-                "sp": "r",
-                "sv": _SAS_VERSION,
-                "sr": "b",
-                "rsct": _images.content_type(task.output_format),
-                "sig": self._signature(task.id, expiry),
-            }
-        )
-        # The id is one path segment even when it holds slashes or dots ("..").
-        segment = quote(task.id, safe="").replace(".", "%2E")
-        url = f"{self.origins.delivery}/results/{segment}/sample.{name}?{query}"
-        return url if task.result_trick is None else tricked(url, task.result_trick)
-
-    def _find_result(self, request: Request) -> EmulatedTask | None:
-        # The decoded path is /results/<id>/sample.<ext>, where the id may hold slashes.
-        rest = request.url.path.removeprefix("/results/")
-        task_id, _, file_name = rest.rpartition("/")
-        if not file_name.startswith("sample."):
-            return None
-        task = self.tasks.get(task_id)
-        if task is None:
-            task = self.tasks.get(unquote(task_id))
-        return task
+        """The signed, expiring URL of a finished task's image."""
+        return self.results.sample_url(task)
 
     async def _deliver(self, request: Request) -> Response:
-        task = self._find_result(request)
+        task = self.results.find(self.tasks, request)
         if task is None or task.view(time.time()).status != "Ready":
             return answer.azure_error("BlobNotFound", "The specified blob does not exist.", 404)
-        expiry = request.query_params.get("se", "")
-        given = request.query_params.get("sig", "")
-        if not hmac.compare_digest(given.encode(), self._signature(task.id, expiry).encode()):
-            return answer.azure_error(
-                "AuthenticationFailed", _SIGNATURE_MISMATCH, 403, "Signature did not match."
-            )
-        expires = datetime.strptime(expiry, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        now = time.time()
-        if now >= expires.timestamp():
-            return answer.azure_error(
-                "AuthenticationFailed",
-                _SIGNATURE_MISMATCH,
-                403,
-                "Signature not valid in the specified time frame: Start [] - Expiry "
-                f"[{answer.http_date(expires.timestamp())}] - Current [{answer.http_date(now)}]",
-            )
+        refusal = self.results.refusal(task, request)
+        if refusal is not None:
+            return refusal
         with self.lock:
             task.downloads += 1
             server = self.server_faults
@@ -573,7 +510,7 @@ class Service:
             return answer.HangUp(self._close_connection)
         if server.take("hang-download") or own.take("hang-download"):
             return self._abandon()
-        return self._image_answer(request, task, server, own, await self._picture(task))
+        return self._image_answer(request, task, server, own, await self.results.picture(task))
 
     def _image_answer(
         self, request: Request, task: EmulatedTask, server: FaultSet, own: FaultSet, data: bytes
@@ -602,33 +539,3 @@ class Service:
                 self._close_connection, (data[: len(data) // 2], len(data), media_type)
             )
         return answer.ranged(request, data, media_type)
-
-    async def _picture(self, task: EmulatedTask) -> bytes:
-        key = (
-            task.text,
-            task.seed,
-            task.width,
-            task.height,
-            _images.encoding(task.output_format),
-            hashlib.sha256(task.input_image).hexdigest() if task.input_image else None,
-        )
-        with self._images_lock:
-            cached = self._images.get(key)
-            if cached is not None:
-                self._images.move_to_end(key)
-                return cached
-        data = await run_in_threadpool(
-            _images.render,
-            # A prompt may hold lone surrogates that JSON allows and no font can draw.
-            task.text.encode("utf-8", "replace").decode("utf-8"),
-            task.seed,
-            task.width,
-            task.height,
-            output_format=task.output_format,
-            input_image=task.input_image,
-        )
-        with self._images_lock:
-            self._images[key] = data
-            while len(self._images) > _IMAGE_CACHE:
-                self._images.popitem(last=False)
-        return data
