@@ -226,7 +226,9 @@ def badly_encoded_json(body: Any, status: int = 200) -> Response:
     return badly_encoded(_json_bytes(body), "application/json", status)
 
 
-def huge_json(fields: Mapping[str, Any], size: int, stopping: asyncio.Event | None) -> Paced:
+def huge_json(
+    fields: Mapping[str, Any], size: int, stopping: asyncio.Event | None, status: int = 200
+) -> Paced:
     """``fields`` plus a ``padding`` string, ``size`` bytes in all, streamed as it is sent."""
     head = _json_bytes(dict(fields))[:-1] + b',"padding":"'
     tail = b'"}'
@@ -242,7 +244,7 @@ def huge_json(fields: Mapping[str, Any], size: int, stopping: asyncio.Event | No
         yield tail
 
     headers = {"content-type": "application/json", "content-length": str(len(head) + fill + 2)}
-    return Paced(chunks(), headers=headers, stopping=stopping)
+    return Paced(chunks(), status=status, headers=headers, stopping=stopping)
 
 
 def endless_image(data: bytes, media_type: str, stopping: asyncio.Event | None) -> Paced:

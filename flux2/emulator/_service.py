@@ -443,7 +443,7 @@ class Service:
             return answer.badly_encoded_json(body, status)
         size = server.amount("huge-poll") or own.amount("huge-poll")
         if size:
-            return answer.huge_json(body, size, self._stopping)
+            return answer.huge_json(body, size, self._stopping, status)
         rate = server.amount("trickle-poll") or own.amount("trickle-poll")
         if rate:
             return answer.trickled_json(body, status, rate, self._stopping)
