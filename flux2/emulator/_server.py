@@ -106,7 +106,8 @@ class Emulator:
     ``api_key=None`` accepts any non-empty key. ``speed`` multiplies the simulated generation
     times (0: ready at the first poll). ``faults`` are server-wide faults (see the package
     documentation); ``result_size`` pads every result image to that many bytes; ``spec`` is an
-    OpenAPI document to serve instead of the pinned one.
+    OpenAPI document to serve instead of the pinned one (every submit endpoint of it is served).
+    :meth:`client` and :meth:`async_client` give flux2 clients that poll at its speed.
     """
 
     def __init__(
