@@ -422,6 +422,7 @@ def cmd_mock(args: argparse.Namespace) -> int:
                 args.port,
                 api_key=args.api_key,
                 faults=[f.spec for f in faults],
+                poll_scale_env=POLL_SCALE_ENV,
                 **options,
             )
     except ValueError as exc:  # the emulator's own check of --speed, --credits, ...

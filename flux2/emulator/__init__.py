@@ -5,27 +5,40 @@ jsonschema, pillow)::
 
     from flux2.emulator import Emulator
 
-    with Emulator(api_key="test-key", speed=0.01) as emu:
-        client = flux2.Client(api_key="test-key", base_url=emu.base_url)
+    with Emulator(api_key="test-key", speed=0.01) as emu, emu.client() as client:
         image = client.generate("a lighthouse at dawn", model="klein-4b")
         assert len(emu.submissions("a lighthouse at dawn")) == 1
 
-``flux2 mock`` runs one until Ctrl-C (:func:`serve`); ``flux2 ... --mock`` runs one inside the
-command; the pytest plugin (:mod:`flux2.emulator.pytest_plugin`) gives tests the fixtures
-``bfl_emulator`` and ``bfl_emulator_factory``.
+``emu.client(**options)`` and ``emu.async_client(**options)`` give a ``flux2.Client`` /
+``flux2.AsyncClient`` with the emulator's base URL, a key it accepts and a poll schedule scaled
+to its speed (``PollSchedule(scale=speed)``); ``options`` are the client's keywords and win.
+A client made by hand with the live schedule polls as if tasks took their live time.
+
+``flux2 mock`` runs one until Ctrl-C (:func:`serve`) and, when faster than live, names the
+environment variable (``FLUX2_POLL_SCALE``) that makes a ``flux2`` command poll at its speed;
+``flux2 ... --mock`` runs one inside the command; the pytest plugin
+(:mod:`flux2.emulator.pytest_plugin`) gives tests the fixtures ``bfl_emulator``,
+``bfl_emulator_factory`` and ``bfl_client`` (``bfl_emulator.client()``).
 
 What it does, like the live service (BFL-FACTS.md):
 
-- Three listeners on one host: the API (``base_url``: every FLUX.2 submit endpoint of the
-  pinned spec, previews included, ``/v1/get_result``, ``/v1/credits``), polling (every task's
+- Three listeners on one host: the API (``base_url``: every submit endpoint of the spec it
+  serves, FLUX.2 and FLUX.1, Kontext, fill, expand and finetuned ones alike, found as the
+  ``POST`` operations whose answer carries a ``polling_url``; ``/v1/get_result``,
+  ``/v1/credits``), polling (every task's
   ``polling_url``; the API's own ``get_result`` answers 404 ``Task not found`` for those tasks,
   as the global host does for a task on a regional cluster) and delivery (result images at
   signed URLs with ``se=``/``sig=`` that need no key and expire ``result_ttl`` seconds after the
   task ends: then 403 with an Azure-style XML body).
 - ``x-key`` is required on the API and polling listeners (403 without or with a wrong one).
-- Request bodies are validated against the spec's request schema of the model; invalid ones get
-  422 ``{"detail": [{"type", "loc", "msg", "input", ...}]}`` like FastAPI. Fields the schema
-  does not declare are ignored, and recorded.
+- Request bodies are validated against the spec's request schema of the endpoint, required
+  fields of every kind included (an endpoint that requires an input image refuses a body
+  without one); invalid ones get 422 ``{"detail": [{"type", "loc", "msg", "input", ...}]}``
+  like FastAPI. A body that is not JSON (or not UTF-8) gets 422 ``json_invalid``; a width and
+  height above the documented 4 MP (4,194,304 pixels, a missing side counted equal to the
+  other) gets 422 at ``loc: ["body"]`` and is never priced. No request makes it answer 5xx
+  unless a fault asks for it. Fields the schema does not declare are ignored, and recorded;
+  defaults (size, output format, upsampling) come from the schema.
 - Statuses go ``Pending`` -> ``Generating`` (``progress`` 0..1) -> ``Ready`` over the model's
   live duration times ``speed`` (``speed=0``: Ready at the first poll). A Ready result has
   ``sample``, ``prompt`` (upsampled where the model upsamples), ``seed``, ``start_time``,
@@ -71,11 +84,46 @@ Counted faults take ``=N`` (how many matching requests, default 1) or ``=always`
     The connection of a poll / result download is closed without an answer.
 ``truncated-download``
     The result download announces its full ``Content-Length``, sends half and closes.
+``hang-submit``, ``hang-poll``, ``hang-download``
+    The request is read and never answered: the connection stays open until the client gives
+    up or the emulator stops (a host that accepts and goes silent). A hanging submit has
+    created and billed its task.
+``bad-encoding-submit``, ``bad-encoding-poll``, ``bad-encoding-download``
+    The answer says ``Content-Encoding: gzip`` but its body is not gzip (the plain JSON or
+    image): no client can decode it. The submit's task is created and billed.
+``deep-json-submit``, ``deep-json-poll``
+    The answer is valid JSON with the usual fields plus ``"nested"``, 100,000 arrays deep:
+    more than any recursive JSON reader can take. The submit's task is created and billed.
+``endless-download``
+    The result download sends the image, then zeros without end, with no ``Content-Length``.
+``poll-503-task``
+    The poll answers HTTP 503 with ``Retry-After`` whose body is the task as it stands
+    (``=N,SECONDS`` or ``=N,date`` sets the header); default count 3: several in a row.
 
 Faults that hold while in force (markers: for that prompt's task):
 
 ``slow=SECONDS`` (default 1), ``slow-submit``, ``slow-poll``, ``slow-download``
     Hold every answer (or only those of one kind) back that long.
+``trickle-poll=BYTES``, ``trickle-download=BYTES`` (default 1)
+    Polls' answers / result downloads are sent that many bytes per second (in tenths of a
+    second), with the right ``Content-Length``.
+``huge-poll=SIZE`` (default 300MiB)
+    Polls answer the task with a ``"padding"`` string that makes the body ``SIZE`` bytes
+    (``Content-Length`` announced, streamed as it is sent).
+``gzip-bomb=SIZE`` (default 1GiB)
+    The result download is the image padded with zeros to ``SIZE`` bytes, sent with
+    ``Content-Encoding: gzip``: about a thousandth of ``SIZE`` on the wire.
+``long-retry-after=SECONDS`` (default 3600)
+    Polls answer 503 ``{"detail": ...}`` with ``Retry-After: SECONDS`` (or ``=date``).
+``task-id=ID``
+    The task gets the id ``ID`` as given (``/../../outside/pwned``, ``a/b/../c``): in the
+    submit answer, the polling URL's query, the poll body and the result URL's path (one
+    percent-encoded segment). A second task with the same id replaces the first.
+``polling-url=TRICK``, ``result-url=TRICK``
+    The task's polling URL / result URL is spoiled: ``tab`` or ``nul`` puts a TAB or NUL at
+    the end of its path; ``lookalike`` gives it the host ``<host>.evil.invalid`` (the real
+    host name followed by a foreign domain; ``.invalid`` never resolves); ``userinfo`` adds
+    ``flux2:pwned@`` before the (real) host.
 ``insufficient-credits``
     Submits answer 402 ``{"detail": "Insufficient credits"}``.
 ``request-moderated[=REASON]``
@@ -100,8 +148,10 @@ Faults that hold while in force (markers: for that prompt's task):
 ``expired-url``
     The task's result URL has already expired when the task is Ready (403 on download).
 
-Server-wide outcome faults (``request-moderated`` ... ``stuck``, ``expired-url``) apply to the
-tasks submitted while they are in force. Marker ``[[size=50MB]]`` (or ``Emulator(result_size=)``)
+Server-wide outcome faults (``request-moderated`` ... ``stuck``, ``expired-url``,
+``task-id``, ``polling-url``, ``result-url``) apply to the tasks submitted while they are in
+force. The stream faults (hang, trickle, huge, endless, bomb) stop as soon as the client
+disconnects or the emulator stops. Marker ``[[size=50MB]]`` (or ``Emulator(result_size=)``)
 pads the result file to that size with data every decoder skips, streamed without being held
 in memory: for download benchmarks.
 """

@@ -42,12 +42,31 @@ _ALIASES: Final = {
 }
 
 # name -> (stage, what the argument is); status faults are matched by _STATUS_FAULT instead.
-# "count" faults affect that many matching requests; the others hold while they are in force.
+# "count" faults affect that many matching requests ("count+retry" also take a Retry-After);
+# the others hold while they are in force.
 _KINDS: Final[dict[str, tuple[Stage, str]]] = {
     "drop-submit": ("submit", "count"),
     "drop-poll": ("poll", "count"),
     "drop-download": ("download", "count"),
     "truncated-download": ("download", "count"),
+    "hang-submit": ("submit", "count"),
+    "hang-poll": ("poll", "count"),
+    "hang-download": ("download", "count"),
+    "bad-encoding-submit": ("submit", "count"),
+    "bad-encoding-poll": ("poll", "count"),
+    "bad-encoding-download": ("download", "count"),
+    "deep-json-submit": ("submit", "count"),
+    "deep-json-poll": ("poll", "count"),
+    "endless-download": ("download", "count"),
+    "poll-503-task": ("poll", "count+retry"),
+    "trickle-poll": ("poll", "rate"),
+    "trickle-download": ("download", "rate"),
+    "huge-poll": ("poll", "size"),
+    "gzip-bomb": ("download", "size"),
+    "long-retry-after": ("poll", "retry"),
+    "task-id": ("outcome", "text"),
+    "polling-url": ("outcome", "url"),
+    "result-url": ("outcome", "url"),
     "slow": ("any", "seconds"),
     "slow-submit": ("submit", "seconds"),
     "slow-poll": ("poll", "seconds"),
@@ -77,7 +96,15 @@ FAULT_NAMES: Final = (
 
 # How many times a counted fault fires when no count is given. A 429 storm of one is no
 # storm; three makes a client show that it backs off more than once.
-_DEFAULT_COUNTS: Final = {"submit-429": 3}
+_DEFAULT_COUNTS: Final = {"submit-429": 3, "poll-503-task": 3}
+
+# Sizes when none is given: a poll answer as large as one seen live-hostile (300 MiB), and a
+# bomb a thousand times that of its wire size.
+_DEFAULT_SIZES: Final = {"huge-poll": 300 * 1024**2, "gzip-bomb": 1024**3}
+# A Retry-After far beyond any sensible wait: one hour.
+_LONG_RETRY_AFTER: Final = 3600
+# What a hostile URL fault may put in a polling or result URL.
+URL_TRICKS: Final = ("tab", "nul", "lookalike", "userinfo")
 
 
 class FaultError(ValueError):
@@ -99,10 +126,12 @@ class Fault:
     """``Retry-After`` to send: whole seconds, or ``"date"`` for an HTTP date."""
     seconds: float = 0.0
     text: str | None = None
+    amount: int = 0
+    """Bytes of a ``size`` fault, bytes per second of a ``rate`` fault."""
 
     @property
     def counted(self) -> bool:
-        return self.status is not None or _KINDS.get(self.name, ("any", ""))[1] == "count"
+        return self.status is not None or _KINDS.get(self.name, ("any", ""))[1].startswith("count")
 
     @property
     def spec(self) -> str:
@@ -114,6 +143,10 @@ class Fault:
             return f"{self.name}={arg}"
         if self.seconds:
             return f"{self.name}={self.seconds:g}"
+        if self.amount:
+            return f"{self.name}={self.amount}"
+        if self.retry_after is not None:
+            return f"{self.name}={self.retry_after}"
         if self.text is not None:
             return f"{self.name}={self.text}"
         return self.name
@@ -172,6 +205,34 @@ def parse_fault(text: str) -> Fault:
     stage, argument = kind
     if argument == "count":
         return Fault(name=name, stage=stage, count=_count(name, arg))
+    if argument == "count+retry":
+        count_text, _, retry_text = (arg or "").partition(",")
+        return Fault(
+            name=name,
+            stage=stage,
+            count=_count(name, count_text or None, _DEFAULT_COUNTS.get(name, 1)),
+            retry_after=_retry_after(name, retry_text) if retry_text else None,
+        )
+    if argument == "retry":
+        retry = _retry_after(name, arg) if arg is not None else str(_LONG_RETRY_AFTER)
+        return Fault(name=name, stage=stage, retry_after=retry)
+    if argument == "size":
+        try:
+            size = parse_size(arg) if arg is not None else _DEFAULT_SIZES[name]
+        except FaultError as exc:
+            raise FaultError(f"fault {name}: {exc}") from None
+        return Fault(name=name, stage=stage, amount=size)
+    if argument == "rate":
+        if arg is not None and not arg.isdigit():
+            raise FaultError(f"fault {name}: the rate must be whole bytes per second, got {arg!r}")
+        rate = int(arg) if arg is not None else 1
+        if rate < 1:
+            raise FaultError(f"fault {name}: the rate must be at least 1 byte per second")
+        return Fault(name=name, stage=stage, amount=rate)
+    if argument == "url" and arg not in URL_TRICKS:
+        raise FaultError(f"fault {name}: expected one of {', '.join(URL_TRICKS)}, got {arg!r}")
+    if name == "task-id" and arg is None:
+        raise FaultError("fault task-id: give the id, e.g. task-id=a/b/../c")
     if argument == "seconds":
         try:
             seconds = float(arg) if arg is not None else 1.0
@@ -242,6 +303,11 @@ class FaultSet:
             if fault.stage == stage and fault.status is not None and self._left[index] > 0:
                 return self._take(index)
         return None
+
+    def amount(self, name: str) -> int:
+        """The size or rate of the uncounted fault ``name`` when it is in force, else 0."""
+        fault = self.get(name)
+        return fault.amount if fault is not None else 0
 
     def delay(self, stage: Stage) -> float:
         """Seconds to hold a request of ``stage`` back (``slow`` and ``slow-STAGE``)."""

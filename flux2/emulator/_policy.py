@@ -21,6 +21,7 @@ __all__ = [
     "megapixels",
     "output_size",
     "pricing",
+    "requested_pixels",
     "upsamples_by_default",
 ]
 
@@ -86,13 +87,28 @@ _SIDE_STEP: Final = 16
 _MIN_SIDE: Final = 64
 
 
+def requested_pixels(width: int | None, height: int | None) -> int:
+    """Pixels a width and height ask for; a missing side is taken equal to the other."""
+    w, h = width or height or 0, height or width or 0
+    return w * h
+
+
+def _aspect_size(aspect: tuple[int, int]) -> tuple[int, int]:
+    """A size of about one megapixel with the aspect ``aspect`` (width, height)."""
+    scale = (PIXELS_PER_MP / (aspect[0] * aspect[1])) ** 0.5
+    return max(1, round(aspect[0] * scale)), max(1, round(aspect[1] * scale))
+
+
 def output_size(
-    width: int | None, height: int | None, source: tuple[int, int] | None = None
+    width: int | None,
+    height: int | None,
+    source: tuple[int, int] | None = None,
+    aspect: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
     """The size rendered for the requested width/height: unset sides follow the input image's
-    aspect (or ``DEFAULT_SIZE``), sides are rounded down to multiples of 16, and the whole is
-    scaled down to at most ``MAX_PIXELS``."""
-    base_w, base_h = source or DEFAULT_SIZE
+    aspect (or ``aspect``, or ``DEFAULT_SIZE``), sides are rounded down to multiples of 16, and
+    the whole is scaled down to at most ``MAX_PIXELS``."""
+    base_w, base_h = source or (_aspect_size(aspect) if aspect else DEFAULT_SIZE)
     if width and height:
         w, h = float(width), float(height)
     elif width:

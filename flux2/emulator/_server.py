@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import IO, Any, Final, Self
+from typing import IO, TYPE_CHECKING, Any, Final, Self
 
 import uvicorn
 from starlette.types import Scope
@@ -23,7 +23,13 @@ from ._faults import Fault, FaultSet, parse_faults
 from ._service import Config, Origins, Service
 from ._tasks import EmulatedTask, Origin, RecordedRequest, WebhookDelivery
 
-__all__ = ["Emulator", "serve"]
+if TYPE_CHECKING:
+    import flux2
+
+__all__ = ["ANY_KEY", "Emulator", "serve"]
+
+ANY_KEY: Final = "emulator-key"
+"""The key :meth:`Emulator.client` sends to an emulator that accepts any key."""
 
 # How long start() waits for the listeners before it gives up.
 _START_TIMEOUT: Final = 10.0
@@ -100,7 +106,8 @@ class Emulator:
     ``api_key=None`` accepts any non-empty key. ``speed`` multiplies the simulated generation
     times (0: ready at the first poll). ``faults`` are server-wide faults (see the package
     documentation); ``result_size`` pads every result image to that many bytes; ``spec`` is an
-    OpenAPI document to serve instead of the pinned one.
+    OpenAPI document to serve instead of the pinned one (every submit endpoint of it is served).
+    :meth:`client` and :meth:`async_client` give flux2 clients that poll at its speed.
     """
 
     def __init__(
@@ -372,6 +379,34 @@ class Emulator:
         with self._service.lock:
             return list(self._service.webhooks)
 
+    # -- clients -------------------------------------------------------------------------
+
+    def client_options(self) -> dict[str, Any]:
+        """What a flux2 client needs to use this emulator at its speed: ``base_url``,
+        ``api_key`` (the accepted one, or ``ANY_KEY``) and ``poll_schedule``
+        (``PollSchedule(scale=speed)``, so polls follow the simulated times)."""
+        from flux2 import PollSchedule
+
+        return {
+            "api_key": self.api_key if self.api_key is not None else ANY_KEY,
+            "base_url": self.base_url,
+            "poll_schedule": PollSchedule(scale=self.speed),
+        }
+
+    def client(self, **options: Any) -> flux2.Client:
+        """A :class:`flux2.Client` for this emulator (:meth:`client_options`); ``options`` are
+        ``Client``'s keywords and win over those. The schedule follows the speed at the time of
+        the call. Close it (or use it in a ``with`` block) when done."""
+        from flux2 import Client
+
+        return Client(**{**self.client_options(), **options})
+
+    def async_client(self, **options: Any) -> flux2.AsyncClient:
+        """A :class:`flux2.AsyncClient` for this emulator, like :meth:`client`."""
+        from flux2 import AsyncClient
+
+        return AsyncClient(**{**self.client_options(), **options})
+
     def sample_url(self, task: EmulatedTask | str) -> str:
         """The signed result URL of a task, as a poll would give it once the task is Ready."""
         service = self._running
@@ -391,8 +426,11 @@ def serve(
     faults: str | Iterable[str] | None = None,
     result_size: int | None = None,
     out: IO[str] | None = None,
+    poll_scale_env: str | None = None,
 ) -> None:
-    """Run an emulator until Ctrl-C (``flux2 mock``), saying where it listens."""
+    """Run an emulator until Ctrl-C (``flux2 mock``), saying where it listens, and, faster
+    than live, how a client matches its speed (``poll_scale_env`` names the variable the
+    ``flux2`` command reads for that)."""
     stream = out if out is not None else sys.stdout
     emulator = Emulator(
         api_key,
@@ -407,6 +445,9 @@ def serve(
     )
     with emulator:
         key = api_key if api_key is not None else "any-key"
+        # A client polling on the live schedule waits far longer than a faster emulator needs.
+        scaled = poll_scale_env is not None and speed < 1
+        match = f"{poll_scale_env}={speed:g} " if scaled else ""
         lines = [
             f"flux2 emulator of the BFL API at {emulator.base_url}",
             f"  polling {emulator.polling_origin}, results {emulator.delivery_origin}",
@@ -414,10 +455,16 @@ def serve(
             f"speed x{speed:g}; {credits:g} credits"
             + (f"; faults: {', '.join(emulator.faults)}" if emulator.faults else ""),
             "Try, in another terminal:",
-            f"  BFL_BASE_URL={emulator.base_url} BFL_API_KEY={key if api_key is None else '...'}"
+            f"  {match}BFL_BASE_URL={emulator.base_url} "
+            f"BFL_API_KEY={key if api_key is None else '...'}"
             ' flux2 generate "a lighthouse at dawn" -o lighthouse.jpg',
-            "Ctrl-C stops it.",
         ]
+        if scaled:
+            lines.append(
+                f"  {poll_scale_env}={speed:g} makes a flux2 command poll at this speed; in "
+                f"Python, pass poll_schedule=flux2.PollSchedule(scale={speed:g}) to the client."
+            )
+        lines.append("Ctrl-C stops it.")
         print("\n".join(lines), file=stream, flush=True)
         thread = emulator._thread
         with contextlib.suppress(KeyboardInterrupt):

@@ -103,6 +103,10 @@ class EmulatedTask:
     in_flight_status: str | None = None
     """A status to report while in flight instead of Pending/Generating."""
     expired_url: bool = False
+    polling_trick: str | None = None
+    """How the ``polling-url`` fault spoils the polling URL (``tab``, ``nul``, ...)."""
+    result_trick: str | None = None
+    """How the ``result-url`` fault spoils the result URL."""
     result_size: int | None = None
     """Bytes the result file is padded to, or None."""
     text: str = ""

@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-__all__ = ["BodyValidator", "ErrorDetail", "json_error", "missing_query"]
+from ._policy import MAX_PIXELS
+
+__all__ = ["BodyValidator", "ErrorDetail", "json_error", "missing_query", "too_large"]
 
 ErrorDetail = dict[str, Any]
 
@@ -148,7 +150,18 @@ class BodyValidator:
         """FastAPI-shaped errors for `body`, in field order; empty when it is valid."""
         details: list[ErrorDetail] = []
         missing_done = False
-        for error in sorted(self._iter(body), key=lambda e: [str(p) for p in e.absolute_path]):
+        try:
+            found = sorted(self._iter(body), key=lambda e: [str(p) for p in e.absolute_path])
+        except RecursionError:
+            return [
+                {
+                    "type": "value_error",
+                    "loc": ["body"],
+                    "msg": "Value error, nested too deeply",
+                    "input": None,
+                }
+            ]
+        for error in found:
             if error.validator == "required":
                 # jsonschema reports one error per missing field; FastAPI lists each field.
                 if missing_done:
@@ -176,15 +189,30 @@ class BodyValidator:
         return tuple(name for name in body if name not in self.properties)
 
 
-def json_error(exc: json.JSONDecodeError) -> list[ErrorDetail]:
-    """FastAPI's answer to a body that is not JSON."""
+def json_error(position: int, message: str) -> list[ErrorDetail]:
+    """FastAPI's answer to a body that is not JSON: where reading stopped, and why."""
     return [
         {
             "type": "json_invalid",
-            "loc": ["body", exc.pos],
+            "loc": ["body", position],
             "msg": "JSON decode error",
             "input": {},
-            "ctx": {"error": exc.msg},
+            "ctx": {"error": message},
+        }
+    ]
+
+
+def too_large(pixels: int, body: Any) -> list[ErrorDetail]:
+    """The answer to a width and height above the documented 4 MP limit [doc]."""
+    limit = MAX_PIXELS
+    return [
+        {
+            "type": "value_error",
+            "loc": ["body"],
+            "msg": f"Value error, width x height must be at most {limit} pixels (4 MP), "
+            f"got {pixels}",
+            "input": body,
+            "ctx": {"error": f"at most {limit} pixels"},
         }
     ]
 

@@ -11,6 +11,10 @@ Registered as a ``pytest11`` entry point, so installing flux2 makes them availab
         poor = bfl_emulator_factory(credits=1.0)
         ...
 
+    def test_with_a_ready_client(bfl_client, bfl_emulator):
+        image = bfl_client.generate("a fox", model="klein-4b")  # polls at the emulator's speed
+        assert bfl_emulator.submissions()[0].prompt == "a fox"
+
 The emulator (and its extra) is imported only when a fixture is used, so the plugin costs
 nothing in test runs that do not use it, and works where the extra is not installed.
 """
@@ -23,9 +27,16 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 if TYPE_CHECKING:
+    import flux2
     from flux2.emulator import Emulator
 
-__all__ = ["FIXTURE_API_KEY", "FIXTURE_SPEED", "bfl_emulator", "bfl_emulator_factory"]
+__all__ = [
+    "FIXTURE_API_KEY",
+    "FIXTURE_SPEED",
+    "bfl_client",
+    "bfl_emulator",
+    "bfl_emulator_factory",
+]
 
 FIXTURE_API_KEY: Final = "test-key"
 """The key the fixtures' emulators accept (``bfl_emulator.api_key``)."""
@@ -69,3 +80,11 @@ def bfl_emulator_factory() -> Iterator[Callable[..., Emulator]]:
 def bfl_emulator(bfl_emulator_factory: Callable[..., Emulator]) -> Emulator:
     """A fresh, started emulator for one test: key ``"test-key"``, tasks done in milliseconds."""
     return bfl_emulator_factory()
+
+
+@pytest.fixture
+def bfl_client(bfl_emulator: Emulator) -> Iterator[flux2.Client]:
+    """A :class:`flux2.Client` for ``bfl_emulator`` (``bfl_emulator.client()``): its base URL
+    and key, polling at its speed. Closed after the test."""
+    with bfl_emulator.client() as client:
+        yield client

@@ -90,8 +90,33 @@ def test_an_edit_shows_its_input_image(bfl_emulator: Emulator) -> None:
 def test_sizes_are_multiples_of_16_within_4_megapixels(bfl_emulator: Emulator) -> None:
     assert picture(fetch(bfl_emulator, "a fox", width=1000, height=250)).size == (992, 240)
     with api(bfl_emulator) as http:
-        big = submit(http, "a big fox", width=4096, height=4096)
-    assert big["output_mp"] == 4.0
+        big = submit(http, "a big fox", width=2048, height=2048)
+        wide = submit(http, "a wide fox", width=4096, height=1024)
+    assert big["output_mp"] == wide["output_mp"] == 4.0
+
+
+@pytest.mark.parametrize(
+    "sides",
+    [
+        {"width": 2048, "height": 2064},
+        {"width": 4096, "height": 4096},
+        {"height": 10**25},
+        {"width": 1_000_000},
+        {"width": 64, "height": 10**9},
+    ],
+)
+def test_more_than_4_megapixels_is_refused_and_never_priced(
+    bfl_emulator: Emulator, sides: dict[str, int]
+) -> None:
+    bfl_emulator.credits = 1e9
+    with api(bfl_emulator) as http:
+        refused = http.post("/v1/flux-2-klein-4b", json={"prompt": "a huge fox", **sides})
+    assert refused.status_code == 422, refused.text
+    [detail] = refused.json()["detail"]
+    assert detail["loc"] == ["body"]
+    assert "4194304 pixels" in detail["msg"]
+    assert bfl_emulator.submissions() == []
+    assert bfl_emulator.credits == 1e9
 
 
 @pytest.mark.parametrize("output_format", ["jpeg", "png", "webp"])

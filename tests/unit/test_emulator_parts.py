@@ -8,6 +8,9 @@ import io
 import pytest
 from PIL import Image
 
+from flux2._spec import pinned_spec
+from flux2.emulator._creation import tricked
+from flux2.emulator._endpoints import submit_endpoints
 from flux2.emulator._faults import (
     ALWAYS,
     FaultError,
@@ -18,8 +21,9 @@ from flux2.emulator._faults import (
     parse_size,
 )
 from flux2.emulator._images import padded, render
-from flux2.emulator._policy import cost, duration, megapixels, output_size
+from flux2.emulator._policy import cost, duration, megapixels, output_size, requested_pixels
 from flux2.emulator._tasks import EmulatedTask
+from flux2.registry import all_models
 
 # -- faults ---------------------------------------------------------------------------------
 
@@ -218,3 +222,61 @@ def test_padding_smaller_than_the_picture_leaves_it_whole() -> None:
     body = padded(data, "png", 10)
     with Image.open(io.BytesIO(b"".join(body.iter_range()))) as image:
         image.load()
+
+
+# -- hostile faults ---------------------------------------------------------------------------
+
+
+def test_hostile_faults_parse_and_write_back() -> None:
+    assert parse_fault("poll-503-task").count == 3
+    busy = parse_fault("poll-503-task=2,40")
+    assert (busy.count, busy.retry_after, busy.spec) == (2, "40", "poll-503-task=2,40")
+    assert parse_fault("trickle-download=512").amount == 512
+    assert parse_fault("trickle-poll").amount == 1
+    assert parse_fault("huge-poll=2MiB").amount == 2 * 1024**2
+    assert parse_fault("long-retry-after").spec == "long-retry-after=3600"
+    assert parse_fault("long-retry-after=date").retry_after == "date"
+    assert parse_fault("task-id=/../../outside/pwned").text == "/../../outside/pwned"
+    assert parse_fault("hang-poll=always").count == ALWAYS
+    assert parse_fault("polling-url=userinfo").spec == "polling-url=userinfo"
+
+
+def test_tricked_urls() -> None:
+    url = "http://127.0.0.1:4000/v1/get_result?id=abc"
+    assert tricked(url, "tab") == "http://127.0.0.1:4000/v1/get_result\t?id=abc"
+    assert tricked(url, "nul") == "http://127.0.0.1:4000/v1/get_result\0?id=abc"
+    assert tricked(url, "lookalike") == "http://127.0.0.1.evil.invalid:4000/v1/get_result?id=abc"
+    assert tricked(url, "userinfo") == "http://flux2:pwned@127.0.0.1:4000/v1/get_result?id=abc"
+
+
+# -- endpoints and limits ---------------------------------------------------------------------
+
+
+def test_every_submit_endpoint_of_the_spec_is_found_with_its_defaults() -> None:
+    found = submit_endpoints(pinned_spec())
+    operations = {path for path, item in pinned_spec()["paths"].items() if "post" in item}
+    assert set(found) <= operations
+    assert {m.path for m in all_models().values()} <= set(found)
+    assert all(e.name for e in found.values())
+    for endpoint in found.values():
+        schema = pinned_spec()["components"]["schemas"][endpoint.request_schema]
+        assert set(endpoint.properties) == set(schema["properties"])
+        for slot in endpoint.image_fields:
+            assert slot in schema["properties"]
+
+
+def test_operations_without_a_polling_url_are_not_submit_endpoints() -> None:
+    spec = pinned_spec()
+    for path, item in spec["paths"].items():
+        if "post" in item and "AsyncResponse" not in str(item["post"]["responses"]):
+            assert path not in submit_endpoints(spec)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "pixels"),
+    [(None, None, 0), (2048, 2048, 4 * 1024**2), (3000, None, 9_000_000), (None, 70, 4900)],
+)
+def test_requested_pixels_count_a_missing_side_as_the_other(
+    width: int | None, height: int | None, pixels: int
+) -> None:
+    assert requested_pixels(width, height) == pixels
