@@ -47,6 +47,7 @@ from ._tasks import (
     TaskView,
     WebhookDelivery,
 )
+from ._timing import Timing
 from ._validation import BodyValidator, ErrorDetail, json_error, missing_query
 
 __all__ = ["Config", "Service"]
@@ -91,6 +92,7 @@ class Config:
     result_ttl: float
     max_in_flight: int
     result_size: int | None
+    timing: Timing = dataclasses.field(default_factory=Timing)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -451,13 +453,15 @@ class Service:
             or (output_default.default if output_default is not None else None)
             or "jpeg"
         )
+        timing = self.config.timing.draw(model.name)
         task = EmulatedTask(
             id=task_id,
             model=model.name,
             prompt=str(body["prompt"]),
             params=body,
             created=time.time(),
-            duration=_policy.duration(model.name) * self.config.speed,
+            duration=timing.seconds * self.config.speed,
+            shape=timing.shape,
             width=width,
             height=height,
             seed=seed,
