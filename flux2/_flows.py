@@ -147,7 +147,7 @@ class Context:
         base_url: str,
         hosts: decisions.HostPolicy,
         retry: decisions.RetryPolicy,
-        schedule: decisions.PollSchedule,
+        schedule: decisions.polling.PollEstimator,
         clock: Clock,
         rng: random.Random,
         checker: Checker | None,
@@ -481,14 +481,9 @@ def wait(
     url = poll_url(ctx, task)
     limit = ctx.wait_timeout if timeout is None else timeout
     deadline = ctx.clock.monotonic() + limit
-    schedule = ctx.schedule
-    if task.submitted_at is not None:
-        origin = task.submitted_at
-        delay = schedule.first_delay(task.model, ctx.clock.time() - origin)
-    else:
-        # Resumed from an id or polling URL: its age is unknown, it may be done already.
-        origin = ctx.clock.time() - schedule.assumed_age(task.model)
-        delay = 0.0
+    # A task resumed from an id or polling URL (no submitted_at) is polled at once.
+    plan = ctx.schedule.plan(task.model, task.submitted_at, ctx.clock.time())
+    delay = plan.delay(ctx.clock.time())
     polls = 0
     while True:
         remaining = deadline - ctx.clock.monotonic()
@@ -499,6 +494,7 @@ def wait(
         )
         polls += 1
         result = _read_result(answer, task)
+        plan.observe(ctx.clock.time(), result)
         if on_progress is not None:
             yield Notify(on_progress, result)
         state = decisions.task_state(result.status)
@@ -525,7 +521,7 @@ def wait(
                 details=result.details,
                 result=result,
             )
-        delay = schedule.next_delay(task.model, ctx.clock.time() - origin, result.progress)
+        delay = plan.delay(ctx.clock.time())
         retry_after = decisions.parse_retry_after(answer.headers, ctx.clock.time())
         if retry_after is not None:
             delay = max(delay, min(retry_after, ctx.retry.max_retry_after))

@@ -107,7 +107,7 @@ PROFILES: Final[Mapping[str, Profile]] = MappingProxyType(
             "wide",
             spread=0.3,
             queue=(0.05, 0.5),
-            unevenness=0.8,
+            unevenness=0.6,
             description="runs spread widely (30%), long and varied queue waits",
         ),
     }
