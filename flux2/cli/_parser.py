@@ -252,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument(
         "--profile",
         default=None,
+        # flux2.emulator.PROFILES, written out: importing it would slow every command.
         choices=("steady", "expected", "faster", "slower", "wide"),
         help="how generation times are drawn (default steady: each model's figure exactly)",
     )

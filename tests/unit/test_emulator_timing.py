@@ -99,3 +99,15 @@ def test_unknown_profiles_and_bad_seeds_are_refused() -> None:
     with pytest.raises(ValueError, match="seed must be an integer"):
         Timing("wide", seed=1.5)  # type: ignore[arg-type]
     assert set(PROFILES) == {"steady", "expected", "faster", "slower", "wide"}
+
+
+def test_flux2_mock_offers_every_profile() -> None:
+    from flux2.cli._parser import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["mock", "--profile", "wide", "--seed", "4"])
+    assert (args.profile, args.seed) == ("wide", 4)
+    commands = next(a for a in parser._actions if a.dest == "command")
+    mock = commands.choices["mock"]  # type: ignore[index]
+    option = next(a for a in mock._actions if a.dest == "profile")
+    assert tuple(option.choices) == tuple(PROFILES)
