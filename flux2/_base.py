@@ -306,7 +306,7 @@ class BaseClient:
             base_url=options.base_url,
             hosts=hosts,
             retry=decisions.RetryPolicy(max_retries=options.max_retries),
-            schedule=options.poll_schedule,
+            schedule=options.poll_schedule.estimator(),
             clock=clock,
             rng=rng,
             checker=_checker(options.strict),

@@ -398,14 +398,9 @@ def wait(
     url = poll_url(ctx, task)
     limit = ctx.wait_timeout if timeout is None else timeout
     deadline = ctx.clock.monotonic() + limit
-    schedule = ctx.schedule
-    if task.submitted_at is not None:
-        origin = task.submitted_at
-        delay = schedule.first_delay(task.model, ctx.clock.time() - origin)
-    else:
-        # Resumed from an id or polling URL: its age is unknown, it may be done already.
-        origin = ctx.clock.time() - schedule.assumed_age(task.model)
-        delay = 0.0
+    # A task resumed from an id or polling URL (no submitted_at) is polled at once.
+    plan = ctx.schedule.plan(task.model, task.submitted_at, ctx.clock.time())
+    delay = plan.delay(ctx.clock.time())
     polls = 0
     result: TaskResult | None = None
     failed_callback: Exception | None = None
@@ -425,6 +420,7 @@ def wait(
             raise _timed_out(task, limit, result) from None
         polls += 1
         result = _read_result(answer, task)
+        plan.observe(ctx.clock.time(), result)
         if on_progress is not None and failed_callback is None:
             try:
                 yield Notify(on_progress, result)
@@ -450,7 +446,7 @@ def wait(
             raise error
         if ctx.clock.monotonic() >= deadline:
             raise _timed_out(task, limit, result)
-        delay = schedule.next_delay(task.model, ctx.clock.time() - origin, result.progress)
+        delay = plan.delay(ctx.clock.time())
         retry_after = decisions.parse_retry_after(answer.headers, ctx.clock.time())
         if retry_after is not None:
             delay = max(delay, min(retry_after, ctx.retry.max_retry_after))

@@ -147,7 +147,7 @@ class Context:
         base_url: str,
         hosts: decisions.HostPolicy,
         retry: decisions.RetryPolicy,
-        schedule: decisions.PollSchedule,
+        schedule: decisions.polling.PollEstimator,
         clock: Clock,
         rng: random.Random,
         checker: Checker | None,

@@ -415,6 +415,10 @@ def cmd_mock(args: argparse.Namespace) -> int:
         options["speed"] = args.speed
     if args.credits is not None:
         options["credits"] = args.credits
+    if args.profile is not None:
+        options["profile"] = args.profile
+    if args.seed is not None:
+        options["seed"] = args.seed
     try:
         with contextlib.suppress(KeyboardInterrupt):
             serve(

@@ -259,6 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="multiplies the simulated generation times (0 = ready at once)",
     )
+    mock.add_argument(
+        "--profile",
+        default=None,
+        # flux2.emulator.PROFILES, written out: importing it would slow every command.
+        choices=("steady", "expected", "faster", "slower", "wide"),
+        help="how generation times are drawn (default steady: each model's figure exactly)",
+    )
+    mock.add_argument("--seed", type=int, default=None, help="seed of the timing draws")
     mock.add_argument("--credits", type=float, default=None, help="the starting credit balance")
     mock.add_argument(
         "--fault",

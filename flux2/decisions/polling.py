@@ -1,23 +1,21 @@
-"""Polling: when to poll a task next. No I/O."""
+"""Polling: when to poll a task next, learning how long tasks take. No I/O."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
+import threading
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
-if TYPE_CHECKING:
-    # Loaded on first use, not on ``import flux2``: the registry parses the pinned spec.
-    pass
-
-# --------------------------------------------------------------------------------------------
-# Polling
-# --------------------------------------------------------------------------------------------
+from flux2._wire import STATUS_MEANINGS, TaskState
 
 # Submit-to-Ready wall time seen live per model, fastest and slowest, in seconds (BFL-FACTS.md,
 # 2026-09 [seen]: klein-4b 2.6, klein-9b 2.4, flex 6.7-9, pro 12-14, max 36-41). Previews are
-# taken to behave like their base model.
+# taken to behave like their base model. Only the starting point: a client learns the times
+# its own tasks take.
 EXPECTED_SECONDS: Final[Mapping[str, tuple[float, float]]] = MappingProxyType(
     {
         "klein-4b": (2.6, 2.6),
@@ -29,59 +27,69 @@ EXPECTED_SECONDS: Final[Mapping[str, tuple[float, float]]] = MappingProxyType(
 )
 
 
+class PolledResult(Protocol):
+    """What a poll tells the schedule (a :class:`flux2.TaskResult`)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def progress(self) -> float | None: ...
+    @property
+    def start_time(self) -> float | None: ...
+    @property
+    def end_time(self) -> float | None: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class PollSchedule:
-    """When to poll a task next, from its model and its age (seconds since submission).
+    """How a client polls its tasks: the settings. Each client learns from its own tasks
+    (:class:`PollEstimator`); the settings say where it starts and how it trades requests for
+    detection lag.
 
-    Three phases, all in seconds times ``scale``:
+    A task's run time (submit to Ready, queue wait included) is taken to be log-normal around
+    a centre learned per model. Before a model's first task ends the centre is the middle of
+    ``expected`` with a spread of ``prior_spread`` (so a service twice as fast or slow as the
+    figures is found in time). Each finished task moves the centre and the run-to-run spread
+    (starting at ``run_spread``); the last ``memory`` tasks count. While a task runs, each
+    ``progress`` it reports predicts its end, counted from when it left the queue (the queue
+    wait is learned too: the result's ``start_time``); the prediction narrows the estimate.
 
-    1. *Surely not done* (before ``window_lead`` x the fastest run seen for the model): no
-       polls, except, for models that take ``probe_min_expected`` seconds or more, probes at
-       ``probe_first`` x 3**k (2, 6, 18 s) that catch an instantly refused or failed task early.
-    2. *May be done* (until ``late_factor`` x the slowest run seen): a poll every
-       ``fine_fraction`` x the fastest run, between ``min_interval`` and ``max_fine_interval``.
-       When the service reports ``progress``, the next poll aims just after the predicted
-       finish if that comes sooner.
-    3. *Late* (queued or slow): the interval grows by a quarter of the lateness, up to
-       ``max_interval``, sparing the rate limit.
-
-    A model with no figures (a new one) is polled at 15% of its age, 0.5 s to ``max_interval``.
-    A ``Retry-After`` from the server always wins over a shorter delay.
-
-    Why these numbers: the benchmark (``scripts/bench``, scenario polling) holds flux2 to at
-    most 40% of the requests of fixed 0.5 s polling with a median detection lag within 0.25 s
-    of it. Simulated over run times drawn from the live ranges widened by 5% (10%), fixed
-    0.5 s polling takes a median of 6, 5, 16, 27 and 78 requests for klein-4b, klein-9b, flex,
-    pro and max and sees the result 0.12-0.37 s late; this schedule takes 2, 2, 4, 6 and 11-12
-    (15-39% of the requests; 15-33% at 10%) and is late by a median of 0.05 s with progress
-    reports, 0.12-0.34 s without (at most ``max_fine_interval`` once the window is open).
-    ``tests/unit/test_polling.py`` holds it to that. Against the emulator (runs +-10%, 40 per
-    model) it took 0.31x (klein-4b) to 0.15x (max) the polls of fixed 0.5 s polling with a
-    median lag of 0.14-0.20 s against 0.27-0.45 s.
-
-    ``window_lead`` 0.95 and ``finish_margin`` 0.05 s replaced 0.9 and 0.1 s, which took
-    klein to 0.40x the polls of fixed 0.5 s polling (the limit) and a median lag of
-    0.17-0.23 s in the same benchmark. The price: a run more than 5% faster than the fastest
-    seen is found up to 5% of that run late (1.8 s for max, 0.13 s for klein-4b); and a
-    prediction from ``progress`` that comes 0.05 s early costs one more poll.
+    The next poll comes at the earliest of: the ``aim`` quantile of the run time given that
+    the task has not ended yet; ``lag_target`` after its median; and ``max_gap`` after the
+    task may have ended (its ``may_be_done`` quantile) or after the last poll, whichever is
+    later, so a result is never seen much later than that. Runs longer than ``long_run``
+    seconds afford more requests (a budget grows with the run), so ``lag_target`` and
+    ``max_gap`` shrink with them, the gap to 1.75 x ``min_interval`` at least. Never sooner
+    than ``min_interval`` after the last poll. Long models (``probe_min_expected``
+    seconds or more) are also probed at ``probe_first`` x 3**k (2, 6, 18 s): a refused or
+    failed task is seen early. A task later than the estimate allows is polled every
+    ``max_gap``, growing with its lateness up to ``max_interval``. A model without figures
+    starts at 15% of its age (0.5 s to ``max_interval``). A ``Retry-After`` from the server
+    always wins over a shorter delay.
 
     ``scale`` multiplies every figure: ``PollSchedule(scale=0.01)`` follows an emulator run at
     ``speed=0.01``; ``scale=0`` polls without pausing (for an emulator at ``speed=0``).
+    How the numbers were chosen, and what they achieve, is in BENCHMARKS.md (polling).
     """
 
     scale: float = 1.0
     expected: Mapping[str, tuple[float, float]] = dataclasses.field(
         default_factory=lambda: EXPECTED_SECONDS
     )
-    window_lead: float = 0.95  # tuned with scripts/bench: see "window_lead 0.95" above
-    fine_fraction: float = 0.15
-    min_interval: float = 0.25
-    max_fine_interval: float = 0.6
+    prior_spread: float = 0.3
+    run_spread: float = 0.12
+    memory: int = 24
+    aim: float = 0.85
+    lag_target: float = 0.15
+    max_gap: float = 0.7
+    may_be_done: float = 0.02
+    min_interval: float = 0.2
+    max_interval: float = 5.0
+    queue_share: float = 0.15
+    progress_error: float = 0.2
+    long_run: float = 5.0
     probe_first: float = 2.0
     probe_min_expected: float = 10.0
-    late_factor: float = 1.25
-    max_interval: float = 5.0
-    finish_margin: float = 0.05  # likewise
 
     def window(self, model: str | None) -> tuple[float, float] | None:
         """``(fastest, slowest)`` expected seconds for ``model`` (unscaled), if known."""
@@ -90,48 +98,244 @@ class PollSchedule:
         name = model[len("flux-2-") :] if model.startswith("flux-2-") else model
         return self.expected.get(name) or self.expected.get(name.removesuffix("-preview"))
 
-    def assumed_age(self, model: str | None) -> float:
-        """The age to assume for a task of unknown age (resumed from its id or polling URL):
-        the start of the window in which it may be done, so it is polled closely at once."""
-        window = self.window(model)
-        return (self.window_lead * window[0] if window else 0.0) * self.scale
+    def estimator(self) -> PollEstimator:
+        """A fresh learner following these settings (one per client)."""
+        return PollEstimator(self)
 
-    def first_delay(self, model: str | None, age: float) -> float:
-        """Seconds to wait before the first poll of a task of ``age`` seconds: none once it
-        may be done (a task persisted earlier and waited for again, say)."""
-        window = self.window(model)
-        if self.scale <= 0:
-            return 0.0
-        if window is not None and max(0.0, age) / self.scale >= self.window_lead * window[0]:
-            return 0.0
-        return self.next_delay(model, age)
 
-    def next_delay(self, model: str | None, age: float, progress: float | None = None) -> float:
-        """Seconds to wait, from a task of ``age`` seconds, before polling it again."""
-        if self.scale <= 0:  # an emulator at speed=0: every task is ready at once
-            return 0.0
-        return self._next_delay_unscaled(model, max(0.0, age) / self.scale, progress) * self.scale
+# --------------------------------------------------------------------------------------------
+# The normal distribution, in the few places needed (no import of `statistics` at start-up)
+# --------------------------------------------------------------------------------------------
 
-    def _next_delay_unscaled(self, model: str | None, age: float, progress: float | None) -> float:
-        window = self.window(model)
-        if window is None:
-            return min(max(0.15 * age, 0.5), self.max_interval)
-        fastest, slowest = window
-        opens = self.window_lead * fastest
-        late = self.late_factor * slowest
-        fine = min(max(self.fine_fraction * fastest, self.min_interval), self.max_fine_interval)
-        if age + 1e-3 < opens:
-            if fastest >= self.probe_min_expected:
-                probe = self.probe_first
-                while probe <= age:
-                    probe *= 3
-                if probe < opens - fine:
-                    return probe - age
-            return opens - age
-        if progress is not None and 0 < progress < 1:
-            remaining = age * (1 - progress) / progress + self.finish_margin
-            if remaining <= 1.5 * fine:
-                return max(remaining, self.min_interval / 2)
-        if age < late:
-            return fine
-        return min(fine + 0.25 * (age - late), self.max_interval)
+
+def _cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _inverse_cdf(p: float) -> float:
+    """z with _cdf(z) == p, by bisection (p is clipped to a range where that is exact enough)."""
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    low, high = -6.5, 6.5
+    for _ in range(40):
+        middle = (low + high) / 2
+        if _cdf(middle) < p:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Belief:
+    """log(run time) ~ Normal(centre, spread); ``queue``: seconds spent queued."""
+
+    centre: float
+    spread: float
+    queue: float
+
+    def quantile(self, q: float, after: float = 0.0) -> float:
+        """The ``q`` quantile of the run time, given that it is longer than ``after``."""
+        z_after = (math.log(after) - self.centre) / self.spread if after > 0 else -math.inf
+        floor = _cdf(z_after) if after > 0 else 0.0
+        return math.exp(self.centre + self.spread * _inverse_cdf(floor + q * (1 - floor)))
+
+    def probability(self, seconds: float) -> float:
+        """How likely the run time is at most ``seconds``."""
+        if seconds <= 0:
+            return 0.0
+        return _cdf((math.log(seconds) - self.centre) / self.spread)
+
+
+class _ModelHistory:
+    """The run times and queue waits of a model's recent tasks, and the belief they give."""
+
+    def __init__(self, schedule: PollSchedule, window: tuple[float, float] | None) -> None:
+        self._schedule = schedule
+        self._prior = math.log(math.sqrt(window[0] * window[1])) if window else None
+        self._runs: collections.deque[float] = collections.deque(maxlen=schedule.memory)
+        self._queues: collections.deque[float] = collections.deque(maxlen=schedule.memory)
+        self.belief = self._fit()
+
+    def add(self, seconds: float, queue: float | None) -> None:
+        self._runs.append(math.log(max(seconds, 1e-3)))
+        if queue is not None:
+            self._queues.append(queue)
+        self.belief = self._fit()  # replaced whole: readers in other threads see old or new
+
+    def _fit(self) -> _Belief | None:
+        s = self._schedule
+        runs = list(self._runs)
+        if not runs and self._prior is None:
+            return None
+        # Spread between runs: the sample variance, pulled towards run_spread while there
+        # are few runs (as if two runs at that spread had been seen).
+        n = len(runs)
+        mean = sum(runs) / n if n else 0.0
+        squares = sum((x - mean) ** 2 for x in runs)
+        run_var = (2 * s.run_spread**2 + squares) / (2 + max(n - 1, 0))
+        # The centre: the prior, outweighed by each run by (prior_spread / run spread)**2.
+        if self._prior is None:
+            centre, centre_var = mean, run_var / n
+        else:
+            prior_weight = 1 / s.prior_spread**2
+            run_weight = n / run_var
+            centre = (self._prior * prior_weight + mean * run_weight) / (prior_weight + run_weight)
+            centre_var = 1 / (prior_weight + run_weight)
+        queues = sorted(self._queues)
+        queue = queues[len(queues) // 2] if queues else s.queue_share * math.exp(centre)
+        return _Belief(centre, math.sqrt(run_var + centre_var), queue)
+
+
+class PollEstimator:
+    """What a client has learnt about its tasks' run times, per model (thread-safe). Make one
+    per client with :meth:`PollSchedule.estimator`, and one :meth:`plan` per task waited for."""
+
+    def __init__(self, schedule: PollSchedule | None = None) -> None:
+        self.schedule = schedule or PollSchedule()
+        self._models: dict[str, _ModelHistory] = {}
+        self._lock = threading.Lock()
+
+    def history(self, model: str | None) -> _ModelHistory:
+        key = model or ""
+        found = self._models.get(key)
+        if found is None:
+            with self._lock:
+                window = self.schedule.window(model)
+                found = self._models.setdefault(key, _ModelHistory(self.schedule, window))
+        return found
+
+    def plan(self, model: str | None, submitted_at: float | None, now: float) -> PollPlan:
+        """The polls of one task submitted at Unix time ``submitted_at`` (None: unknown, a
+        task resumed from its id; it is polled at once and teaches nothing)."""
+        return PollPlan(self, model, submitted_at, now)
+
+    def belief(self, model: str | None) -> _Belief | None:
+        return self.history(model).belief
+
+
+class PollPlan:
+    """When to poll one task: ``delay(now)`` before each poll, ``observe(now, result)`` after."""
+
+    def __init__(
+        self, estimator: PollEstimator, model: str | None, submitted_at: float | None, now: float
+    ) -> None:
+        schedule = estimator.schedule
+        self._estimator = estimator
+        self._schedule = schedule
+        self._model = model
+        self._scale = schedule.scale
+        window = schedule.window(model)
+        self._long = window is not None and window[0] >= schedule.probe_min_expected
+        self._learns = submitted_at is not None and schedule.scale > 0
+        if submitted_at is None:
+            # Of unknown age: assume it may be done, and look at once.
+            belief = estimator.belief(model)
+            assumed = belief.quantile(0.05) if belief else 0.0
+            submitted_at = now - assumed * max(schedule.scale, 0.0)
+        self._origin = submitted_at
+        self._look_now = not self._learns
+        self._last_poll = 0.0  # task age at the last poll (unscaled), 0 before the first
+        self._queued_until = 0.0  # age at which it was last seen queued
+        self._started: float | None = None  # age at which it was first seen generating
+        self._readings: list[tuple[float, float]] = []  # (age, progress) while generating
+
+    def _age(self, now: float) -> float:
+        return max(0.0, now - self._origin) / self._scale
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait from ``now`` before the next poll."""
+        if self._scale <= 0 or self._look_now:
+            self._look_now = False
+            return 0.0
+        age = self._age(now)
+        return max(0.0, self._next_age(age) - age) * self._scale
+
+    def observe(self, now: float, result: PolledResult) -> None:
+        """Take in what a poll at ``now`` found."""
+        if self._scale <= 0:
+            return
+        age = self._age(now)
+        state = STATUS_MEANINGS.get(result.status, TaskState.IN_FLIGHT)
+        if state is TaskState.READY:
+            if self._learns:
+                self._learn(age, result)
+        elif state is TaskState.IN_FLIGHT:
+            progress = result.progress
+            if progress is not None and 0 < progress < 1:
+                if self._started is None:
+                    self._started = age
+                self._readings.append((age, float(progress)))
+            else:
+                self._queued_until = age
+        self._last_poll = age
+
+    def _learn(self, age: float, result: PolledResult) -> None:
+        # The service's own end time, when it gives one, but never outside what this client
+        # saw (between its last two polls): clocks differ between machines.
+        ended = self._predicted_end()
+        if result.end_time is not None:
+            ended = (result.end_time - self._origin) / self._scale
+        elif ended is None:
+            ended = (self._last_poll + age) / 2
+        ended = min(max(ended, self._last_poll), age)
+        queue = None
+        if result.start_time is not None:
+            queue = min(max((result.start_time - self._origin) / self._scale, 0.0), ended)
+        elif self._started is not None:
+            queue = (self._queued_until + self._started) / 2
+        self._estimator.history(self._model).add(ended, queue)
+
+    def _predicted_end(self) -> float | None:
+        """The end age predicted from this task's progress readings, if any."""
+        # Progress at its last hundredth says only that the end is near (services hold it
+        # there until they finish).
+        readings = [r for r in self._readings if r[1] < 0.99]
+        if not readings:
+            return None
+        age, progress = readings[-1]
+        if len(readings) >= 2:
+            before, earlier = readings[-2]
+            if progress > earlier and age > before:
+                return age + (1 - progress) * (age - before) / (progress - earlier)
+        belief = self._estimator.belief(self._model)
+        started = belief.queue if belief else 0.0
+        # Generation started after the last poll that saw it queued, before the first that
+        # saw it generating.
+        started = min(max(started, self._queued_until), self._started or age, age)
+        return started + (age - started) / progress
+
+    def _next_age(self, age: float) -> float:
+        s = self._schedule
+        belief = self._estimator.belief(self._model)
+        last = self._last_poll
+        if belief is None:  # a model without figures, not yet seen to end
+            return age + min(max(0.15 * age, 0.5), s.max_interval)
+        # Requests are worth less against long runs: aim closer (the cost is proportional).
+        closer = min(1.0, s.long_run / math.exp(belief.centre))
+        lag_target = s.lag_target * closer
+        max_gap = max(s.max_gap * math.pow(closer, 0.75), 1.75 * s.min_interval)
+        if belief.probability(last) > 0.995:
+            # Later than anything learnt allows, whatever its progress says: the task queued
+            # long, is stuck, or the service slowed. Spare the rate limit more and more.
+            lateness = max(0.0, last - belief.quantile(0.995))
+            return max(age, last + min(max_gap + 0.5 * lateness, s.max_interval))
+        may_be_done = belief.quantile(s.may_be_done, last)
+        predicted = self._predicted_end()
+        if predicted is not None and predicted > last:
+            # Narrow the belief with the prediction (both log-normal, weighed by precision).
+            # A prediction from little progress is rough: the queue wait and the rate vary.
+            progress = self._readings[-1][1]
+            error = max(s.progress_error * (1 - progress) / math.sqrt(progress), 0.05)
+            weight, p_weight = 1 / belief.spread**2, 1 / error**2
+            centre = (belief.centre * weight + math.log(predicted) * p_weight) / (weight + p_weight)
+            belief = _Belief(centre, math.sqrt(1 / (weight + p_weight)), belief.queue)
+            may_be_done = belief.quantile(s.may_be_done, last)
+        aimed = min(belief.quantile(s.aim, last), belief.quantile(0.5, last) + lag_target)
+        target = min(aimed, max(last, may_be_done) + max_gap)
+        if self._long and target - last > s.min_interval:
+            probe = s.probe_first
+            while probe <= last:
+                probe *= 3
+            if probe < target - s.min_interval:
+                target = probe
+        return max(target, last + s.min_interval, age)

@@ -161,6 +161,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._faults import FAULT_NAMES, Fault, FaultError, parse_fault
+from ._timing import PROFILES, Profile
 
 if TYPE_CHECKING:
     from ._server import Emulator, serve
@@ -168,10 +169,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAULT_NAMES",
+    "PROFILES",
     "EmulatedTask",
     "Emulator",
     "Fault",
     "FaultError",
+    "Profile",
     "RecordedRequest",
     "WebhookDelivery",
     "parse_fault",

@@ -21,6 +21,7 @@ from . import _policy
 from ._endpoints import Endpoint
 from ._faults import Fault, FaultSet, Markers
 from ._tasks import IN_FLIGHT_UNKNOWN, EmulatedTask
+from ._timing import TaskTiming
 
 __all__ = ["CORRUPTED_INPUT", "new_task", "oversized", "prompt_of", "tricked"]
 
@@ -154,6 +155,7 @@ def new_task(
     body: dict[str, Any],
     *,
     speed: float,
+    timing: TaskTiming,
     polling_origin: str,
     markers: Markers,
     outcome_faults: tuple[Fault, ...],
@@ -183,7 +185,8 @@ def new_task(
         prompt=prompt_of(endpoint, body),
         params=body,
         created=time.time(),
-        duration=_policy.duration(endpoint.name) * speed,
+        duration=timing.seconds * speed,
+        shape=timing.shape,
         width=width,
         height=height,
         seed=seed,

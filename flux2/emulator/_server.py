@@ -22,6 +22,7 @@ from flux2._spec import pinned_spec
 from ._faults import Fault, FaultSet, parse_faults
 from ._service import Config, Origins, Service
 from ._tasks import EmulatedTask, Origin, RecordedRequest, WebhookDelivery
+from ._timing import DEFAULT_PROFILE, Profile, Timing
 
 if TYPE_CHECKING:
     import flux2
@@ -104,10 +105,14 @@ class Emulator:
     :meth:`stop`. Several emulators can run in one process.
 
     ``api_key=None`` accepts any non-empty key. ``speed`` multiplies the simulated generation
-    times (0: ready at the first poll). ``faults`` are server-wide faults (see the package
-    documentation); ``result_size`` pads every result image to that many bytes; ``spec`` is an
-    OpenAPI document to serve instead of the pinned one (every submit endpoint of it is served).
-    :meth:`client` and :meth:`async_client` give flux2 clients that poll at its speed.
+    times (0: ready at the first poll). ``profile`` says how those times are drawn:
+    ``"steady"`` (each model's figure exactly), ``"expected"`` (spread around the figures,
+    with queue waits and uneven progress), ``"faster"``, ``"slower"`` (2x) or ``"wide"``;
+    ``seed`` makes the draws repeatable (see ``flux2.emulator.PROFILES``). ``faults`` are
+    server-wide faults (see the package documentation); ``result_size`` pads every result
+    image to that many bytes; ``spec`` is an OpenAPI document to serve instead of the pinned
+    one (every submit endpoint of it is served). :meth:`client` and :meth:`async_client` give
+    flux2 clients that poll at its speed.
     """
 
     def __init__(
@@ -115,6 +120,8 @@ class Emulator:
         api_key: str | None = None,
         *,
         speed: float = 1.0,
+        profile: str | Profile = DEFAULT_PROFILE,
+        seed: int = 0,
         credits: float = DEFAULT_CREDITS,
         result_ttl: float = DEFAULT_RESULT_TTL,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
@@ -140,6 +147,7 @@ class Emulator:
             result_ttl=float(result_ttl),
             max_in_flight=max_in_flight,
             result_size=result_size,
+            timing=Timing(profile, seed),
         )
         self._initial_credits = float(credits)
         self._initial_faults = parse_faults(faults)
@@ -420,6 +428,8 @@ def serve(
     *,
     api_key: str | None = None,
     speed: float = 1.0,
+    profile: str = DEFAULT_PROFILE,
+    seed: int = 0,
     credits: float = DEFAULT_CREDITS,
     result_ttl: float = DEFAULT_RESULT_TTL,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
@@ -435,6 +445,8 @@ def serve(
     emulator = Emulator(
         api_key,
         speed=speed,
+        profile=profile,
+        seed=seed,
         credits=credits,
         result_ttl=result_ttl,
         max_in_flight=max_in_flight,
@@ -452,7 +464,7 @@ def serve(
             f"flux2 emulator of the BFL API at {emulator.base_url}",
             f"  polling {emulator.polling_origin}, results {emulator.delivery_origin}",
             f"  key: {'any non-empty key' if api_key is None else 'the one given'}; "
-            f"speed x{speed:g}; {credits:g} credits"
+            f"speed x{speed:g}, timing {profile!r}; {credits:g} credits"
             + (f"; faults: {', '.join(emulator.faults)}" if emulator.faults else ""),
             "Try, in another terminal:",
             f"  {match}BFL_BASE_URL={emulator.base_url} "

