@@ -237,6 +237,7 @@ def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert flux2.__version__ in out
 
 
+@pytest.mark.repin
 def test_models_lists_every_model_with_ranges_from_the_spec(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -42,6 +42,7 @@ def test_models_by_short_or_endpoint_name(given: str, expected: str) -> None:
     assert build_request("x", model=given).model.name == expected
 
 
+@pytest.mark.repin
 def test_unknown_model_lists_the_valid_ones_and_is_not_a_key_error() -> None:
     with pytest.raises(flux2.UnknownModelError) as caught:
         build_request("x", model="flux-3-ultra")
