@@ -111,9 +111,6 @@ def _client(emu: Any, **options: Any) -> flux2.Client:
     )
 
 
-@pytest.mark.xfail(
-    reason="needs an emulator that serves the FLUX.1 endpoints of the spec", strict=False
-)
 def test_the_readme_flux1_call_through_the_lowlevel_client(emu: Any, tmp_path: Path) -> None:
     # As in README.md: a FLUX.1 model the facade does not cover, then flux2's own waiting.
     from flux2_generated.api.models import flux_dev_v1_flux_dev_post as flux_dev
