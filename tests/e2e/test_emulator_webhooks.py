@@ -45,6 +45,9 @@ def test_the_delivery_is_signed_and_carries_the_result(bfl_emulator: Emulator) -
     assert image.status_code == 200
     assert image.content[:3] == b"\xff\xd8\xff"
     assert polled.json()["status"] == "Ready"
+    deadline = time.monotonic() + 10
+    while not bfl_emulator.webhooks and time.monotonic() < deadline:
+        time.sleep(0.01)
     (attempt,) = bfl_emulator.webhooks
     assert (attempt.task_id, attempt.attempt, attempt.status_code, attempt.ok) == (
         task["id"],
@@ -78,6 +81,10 @@ def test_a_failing_receiver_is_retried(bfl_emulator: Emulator) -> None:
     with Receiver(500, 503) as receiver, api(bfl_emulator) as http:
         submit(http, "a persistent fox", webhook_url=receiver.url)
         assert receiver.arrived.wait(10)
+    # The emulator records an attempt once its answer is back, just after the receiver has it.
+    deadline = time.monotonic() + 10
+    while len(bfl_emulator.webhooks) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     attempts = bfl_emulator.webhooks
     assert [(a.attempt, a.status_code) for a in attempts] == [(1, 500), (2, 503), (3, 204)]
     assert len({a.body for a in attempts}) == 1
