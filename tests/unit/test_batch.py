@@ -16,7 +16,7 @@ def test_items_of_every_kind_give_one_result_each(run: Runner, api: FakeBFL) -> 
     items = ["fox one", {"prompt": "fox two", "seed": 3}, {"prompt": "bad", "steps": 99}, old]
     results = sorted(run("generate_many", items, model="flex"), key=lambda r: r.index)
     assert [r.index for r in results] == [0, 1, 2, 3]
-    assert [r.ok for r in results] == [True, True, False, True]
+    assert [r.ok for r in results] == [True, True, False, True], [r.error for r in results]
     assert isinstance(results[2].error, flux2.InputError)
     assert results[2].task is None
     assert results[3].task is old
