@@ -510,17 +510,19 @@ def cmd_batch(args: argparse.Namespace) -> int:
             "resume with the same command (nothing submitted is submitted again)",
             json_printed=args.json,
         )
+    problems: list[str] = []
+    hints: list[str] = []
     if summary.uncertain:
-        raise CommandFailed(
+        problems.append(
             f"{len(summary.uncertain)} item(s) may have been submitted without their task id "
-            "arriving; they were not submitted again",
-            hint="check 'flux2 credits'; --resubmit-uncertain submits them again",
-            json_printed=args.json,
+            "arriving; they were not submitted again"
         )
+        hints.append("check 'flux2 credits'; --resubmit-uncertain submits them again")
     if summary.failed:
-        raise CommandFailed(
-            f"{len(summary.failed)} of {summary.total} item(s) failed (see {target}/index.html)",
-            hint="--retry-failed submits again those whose task ended without an image",
-            json_printed=args.json,
+        problems.append(
+            f"{len(summary.failed)} of {summary.total} item(s) failed (see {target}/index.html)"
         )
+        hints.append("--retry-failed submits again those whose task ended without an image")
+    if problems:
+        raise CommandFailed("; ".join(problems), hint="; ".join(hints), json_printed=args.json)
     return OK
