@@ -73,7 +73,7 @@ async def arun_batch(
     if concurrency > client.max_concurrency:
         logger.warning(
             "concurrency %d is above the limit of %d tasks in flight; running %d at a time "
-            "(raise the client's max_concurrency to allow more)",
+            "(a higher limit is the client's max_concurrency, the command's --max-in-flight)",
             concurrency,
             client.max_concurrency,
             client.max_concurrency,

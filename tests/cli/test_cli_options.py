@@ -127,3 +127,15 @@ def test_help_offers_only_the_options_a_command_uses(capsys: pytest.CaptureFixtu
     batch = capsys.readouterr().out
     for option in ("--output", "--retry-failed", "--max-in-flight", "--max-retries"):
         assert option in batch
+
+
+def test_only_max_in_flight_raises_the_limit_on_tasks_in_flight(emu: Any, tmp_path: Path) -> None:
+    source = tmp_path / "prompts.txt"
+    source.write_text("in flight one\nin flight two\n", encoding="utf-8")
+    args = ["batch", str(source), "-m", "klein-4b", "--concurrency", "30"]
+    capped = run_cli(*args, "-o", str(tmp_path / "a"), server=emu)
+    assert capped.returncode == 0, capped.stderr
+    assert "running 24 at a time" in capped.stderr
+    raised = run_cli(*args, "--max-in-flight", "30", "-o", str(tmp_path / "b"), server=emu)
+    assert raised.returncode == 0, raised.stderr
+    assert "at a time" not in raised.stderr
