@@ -207,7 +207,12 @@ def test_ctrl_c_while_waiting_exits_130_and_says_how_to_resume(emu: Any, tmp_pat
         assert time.monotonic() < deadline, "the task was never submitted"
         assert process.poll() is None, process.communicate()
         time.sleep(0.02)
-    time.sleep(0.2)  # let the answer reach the command
+    [task] = emu.submissions(prompt=prompt)
+    # A poll shows that the answer reached the command and it is waiting.
+    while not any(r.origin == "polling" and task.id in r.query for r in emu.requests):
+        assert time.monotonic() < deadline, "the task was never polled"
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
