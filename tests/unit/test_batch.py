@@ -1,4 +1,5 @@
-"""generate_many: bounded, per-item errors, tasks recorded before waiting, resumable."""
+"""generate_many (bounded, per-item errors, tasks recorded before waiting, resumable) and the
+batch runner against answers no server should send: hostile task ids, garbled or failing ones."""
 
 from __future__ import annotations
 
