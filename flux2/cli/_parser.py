@@ -218,8 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Generate one image per line of FILE (a prompt, or a JSON object of parameters such "
         'as {"prompt": "...", "model": "klein-4b", "seed": 7}) into DIR, with at most N tasks '
         "in flight. DIR/manifest.jsonl records every task before it is waited for: run the "
-        "same command again after an interruption and it resumes, never submitting anything "
-        "twice. DIR/index.html shows the results.",
+        "same command again after an interruption and it resumes, never submitting again what "
+        "may have created a task unless asked to (--retry-failed, --resubmit-uncertain). "
+        "DIR/index.html shows the results.",
     )
     batch.add_argument("file", metavar="FILE", help="the prompts: text or JSONL, one a line")
     batch.add_argument(
