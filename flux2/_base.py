@@ -483,17 +483,9 @@ class BaseClient:
 
 
 def batch_kwargs(item: str | Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(item, str):
-        return {**defaults, "prompt": item}
-    if isinstance(item, Mapping):
-        if "prompt" not in item and "prompt" not in defaults:
-            raise InputError("a batch item needs a 'prompt'", param="prompt")
-        return {**defaults, **item}
-    raise InputError(
-        f"a batch item must be a prompt, a dict of generate() keywords or a Task, got "
-        f"{type(item).__name__}",
-        param="items",
-    )
+    from .batch.items import normalise_item
+
+    return normalise_item(item, defaults, kinds="a prompt, a dict of generate() keywords or a Task")
 
 
 __all__ = ["BaseClient", "Cancelled", "Options", "SystemClock", "batch_kwargs"]

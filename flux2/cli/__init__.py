@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``flux2`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit
     code."""
     from . import _commands
-    from ._parser import build_parser
+    from ._parser import build_parser, unused_options
 
     parser = build_parser()
     try:
@@ -87,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.print_usage(sys.stderr)
         print(f"flux2: error: unrecognized arguments: {' '.join(rest)}", file=sys.stderr)
+        return USAGE
+    unused = unused_options(args)
+    if unused:
+        parser.print_usage(sys.stderr)
+        print(f"flux2: error: {args.command} does not use {', '.join(unused)}", file=sys.stderr)
         return USAGE
 
     handlers: dict[str, Callable[[Any], int]] = {

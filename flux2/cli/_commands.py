@@ -11,7 +11,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from flux2 import Client, GeneratedImage, PollSchedule, Task, TaskTimeoutError
+from flux2 import (
+    Client,
+    GeneratedImage,
+    NotFoundError,
+    PollSchedule,
+    Task,
+    TaskNotFoundError,
+    TaskTimeoutError,
+)
 from flux2.batch import format_credits
 
 from ._display import BatchProgress, TaskStatus
@@ -73,6 +81,15 @@ def _poll_scale() -> float | None:
     return scale
 
 
+def _retries(args: argparse.Namespace) -> dict[str, Any]:
+    retries = getattr(args, "max_retries", None)
+    if retries is None:
+        return {}
+    if retries < 0:
+        raise UsageError(f"--max-retries must be 0 or more, got {retries}")
+    return {"max_retries": retries}
+
+
 @contextlib.contextmanager
 def connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     """The client settings to use: key and base URL from the arguments or the environment,
@@ -86,6 +103,7 @@ def connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
                 "api_key": MOCK_API_KEY,
                 "base_url": str(server.base_url),
                 "poll_schedule": PollSchedule(scale=MOCK_SPEED if scale is None else scale),
+                **_retries(args),
             }
         return
     if not (args.api_key or os.environ.get("BFL_API_KEY", "").strip()):
@@ -94,6 +112,7 @@ def connection(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
             "or try flux2 without a key against the local emulator: add --mock",
         )
     options: dict[str, Any] = {"api_key": args.api_key, "base_url": args.base_url}
+    options.update(_retries(args))
     if scale is not None:
         options["poll_schedule"] = PollSchedule(scale=scale)
     yield options
@@ -275,14 +294,28 @@ def _dry_run(args: argparse.Namespace, params: dict[str, Any]) -> int:
     return OK
 
 
+@contextlib.contextmanager
+def _polling_url_hint(by_id: bool) -> Iterator[None]:
+    """A task the API does not know, asked for by id: it may live on a regional cluster that
+    only its polling URL reaches [doc]."""
+    try:
+        yield
+    except (NotFoundError, TaskNotFoundError) as exc:
+        if not by_id:
+            raise
+        raise CommandFailed(
+            str(exc),
+            FAILURE,
+            "tasks live on regional clusters that only their polling URL reaches: pass the "
+            "polling URL the submission answered (flux2 result 'https://...get_result?id=...')",
+        ) from exc
+
+
 def cmd_result(args: argparse.Namespace) -> int:
     target_text = args.task.strip()
-    with api_client(args) as client:
-        task = (
-            Task.from_polling_url(target_text)
-            if target_text.lower().startswith(("http://", "https://"))
-            else Task(id=target_text)
-        )
+    by_id = not target_text.lower().startswith(("http://", "https://"))
+    with api_client(args) as client, _polling_url_hint(by_id):
+        task = Task(id=target_text) if by_id else Task.from_polling_url(target_text)
         if args.no_wait:
             result = client.get_result(task)
             if args.json:
@@ -476,9 +509,19 @@ def _print_summary(summary: BatchSummary) -> None:
 
 def _report_problems(summary: BatchSummary) -> None:
     for state in summary.failed:
-        print(f"failed    #{state.index + 1}: {state.error or state.phase}", file=sys.stderr)
+        print(f"failed    {state.where}: {state.error or state.phase}", file=sys.stderr)
     for state in summary.uncertain:
-        print(f"uncertain #{state.index + 1}: {state.error}", file=sys.stderr)
+        print(f"uncertain {state.where}: {state.error}", file=sys.stderr)
+
+
+def _in_flight_limit(args: argparse.Namespace) -> dict[str, Any]:
+    """The client's limit on tasks in flight: the account's (the library's default) unless
+    --max-in-flight raises it; --concurrency never does (the batch lowers it, with a notice)."""
+    if args.max_in_flight is None:
+        return {}
+    if args.max_in_flight < 1:
+        raise UsageError(f"--max-in-flight must be at least 1, got {args.max_in_flight}")
+    return {"max_concurrency": args.max_in_flight}
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -486,10 +529,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    limit = _in_flight_limit(args)
     items = _batch_items(args)
-    target = Path(args.out).expanduser()
+    target = Path(args.output).expanduser()
     if target.exists() and not target.is_dir():
-        raise UsageError(f"--out {target} exists and is not a directory")
+        raise UsageError(f"--output {target} exists and is not a directory")
     interrupted = False
     with connection(args) as options, BatchProgress(live=not args.json) as progress:
         try:
@@ -499,8 +543,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
                 on_event=progress,
                 resubmit_uncertain=args.resubmit_uncertain,
+                retry_failed=args.retry_failed,
                 timeout=args.timeout,
-                max_concurrency=args.concurrency,
+                **limit,
                 **options,
             )
         except BatchInterrupted as stop:
@@ -516,16 +561,19 @@ def cmd_batch(args: argparse.Namespace) -> int:
             "resume with the same command (nothing submitted is submitted again)",
             json_printed=args.json,
         )
+    problems: list[str] = []
+    hints: list[str] = []
     if summary.uncertain:
-        raise CommandFailed(
+        problems.append(
             f"{len(summary.uncertain)} item(s) may have been submitted without their task id "
-            "arriving; they were not submitted again",
-            hint="check 'flux2 credits'; --resubmit-uncertain submits them again",
-            json_printed=args.json,
+            "arriving; they were not submitted again"
         )
+        hints.append("check 'flux2 credits'; --resubmit-uncertain submits them again")
     if summary.failed:
-        raise CommandFailed(
-            f"{len(summary.failed)} of {summary.total} item(s) failed (see {target}/index.html)",
-            json_printed=args.json,
+        problems.append(
+            f"{len(summary.failed)} of {summary.total} item(s) failed (see {target}/index.html)"
         )
+        hints.append("--retry-failed submits again those whose task ended without an image")
+    if problems:
+        raise CommandFailed("; ".join(problems), hint="; ".join(hints), json_printed=args.json)
     return OK

@@ -6,8 +6,14 @@ import argparse
 from typing import Any
 
 from flux2 import __version__
+from flux2.batch import DEFAULT_CONCURRENCY
 
-DEFAULT_CONCURRENCY = 8
+# Options of the connection to the API, by dest; commands that make no request take none.
+CONNECTION_OPTIONS = {
+    "api_key": "--api-key",
+    "base_url": "--base-url",
+    "max_retries": "--max-retries",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -18,7 +24,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _global_options(parser: argparse.ArgumentParser, *, top: bool, api: bool = True) -> None:
+def _global_options(
+    parser: argparse.ArgumentParser, *, top: bool, connection: tuple[str, ...]
+) -> None:
     # Given before or after the command name; the top level holds the defaults, and the
     # commands' copies default to SUPPRESS so they do not overwrite them. A command that
     # sends nothing to the API (api=False) takes no key or URL.
@@ -30,20 +38,49 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool, api: bool = T
         default=False if top else argparse.SUPPRESS,
         help="debug logging on stderr, and tracebacks for errors",
     )
-    if not api:
-        return
-    group.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=default,
-        help="the BFL API key (default: $BFL_API_KEY)",
-    )
-    group.add_argument(
-        "--base-url",
-        metavar="URL",
-        default=default,
-        help="the API's base URL (default: $BFL_BASE_URL, else https://api.bfl.ai)",
-    )
+    if "api_key" in connection:
+        group.add_argument(
+            "--api-key",
+            metavar="KEY",
+            default=default,
+            help="the BFL API key (default: $BFL_API_KEY)",
+        )
+    if "base_url" in connection:
+        group.add_argument(
+            "--base-url",
+            metavar="URL",
+            default=default,
+            help="the API's base URL (default: $BFL_BASE_URL, else https://api.bfl.ai)",
+        )
+    if "max_retries" in connection:
+        group.add_argument(
+            "--max-retries",
+            type=int,
+            metavar="N",
+            default=default,
+            help="how many times a failed request is tried again, where that cannot pay "
+            "twice (default 2)",
+        )
+
+
+def unused_options(args: argparse.Namespace) -> list[str]:
+    """The connection options given (before the command name) to a command that does not use
+    them: an option that does nothing is refused rather than ignored."""
+    used = _COMMAND_CONNECTION.get(args.command, tuple(CONNECTION_OPTIONS))
+    return [
+        flag
+        for dest, flag in CONNECTION_OPTIONS.items()
+        if dest not in used and getattr(args, dest, None) is not None
+    ]
+
+
+_COMMAND_CONNECTION: dict[str, tuple[str, ...]] = {
+    # models reads the pinned spec; mock serves (its --api-key is the key it accepts); drift
+    # compares documents.
+    "models": (),
+    "mock": ("api_key",),
+    "drift": (),
+}
 
 
 def _mock_option(parser: argparse.ArgumentParser) -> None:
@@ -140,13 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         "130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"flux2 {__version__}")
-    _global_options(parser, top=True)
+    _global_options(parser, top=True, connection=tuple(CONNECTION_OPTIONS))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     def command(name: str, help_text: str, description: str | None = None) -> Any:
         sub = commands.add_parser(name, help=help_text, description=description or help_text)
-        _global_options(sub, top=False)
+        connection = _COMMAND_CONNECTION.get(name, tuple(CONNECTION_OPTIONS))
+        _global_options(sub, top=False, connection=connection)
         return sub
 
     generate = command(
@@ -189,12 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
         "Generate one image per line of FILE (a prompt, or a JSON object of parameters such "
         'as {"prompt": "...", "model": "klein-4b", "seed": 7}) into DIR, with at most N tasks '
         "in flight. DIR/manifest.jsonl records every task before it is waited for: run the "
-        "same command again after an interruption and it resumes, never submitting anything "
-        "twice. DIR/index.html shows the results.",
+        "same command again after an interruption and it resumes, never submitting again what "
+        "may have created a task unless asked to (--retry-failed, --resubmit-uncertain). "
+        "DIR/index.html shows the results.",
     )
     batch.add_argument("file", metavar="FILE", help="the prompts: text or JSONL, one a line")
     batch.add_argument(
-        "-o", "--out", required=True, metavar="DIR", help="where images, manifest and gallery go"
+        "-o",
+        "--output",
+        "--out",
+        dest="output",
+        required=True,
+        metavar="DIR",
+        help="where images, manifest and gallery go",
     )
     batch.add_argument(
         "-c",
@@ -202,7 +247,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"tasks in flight at once (default {DEFAULT_CONCURRENCY}; the API allows 24)",
+        help=f"tasks in flight at once (default {DEFAULT_CONCURRENCY}; more than "
+        "--max-in-flight is lowered to it)",
+    )
+    batch.add_argument(
+        "--max-in-flight",
+        type=int,
+        metavar="N",
+        help="the account's limit on tasks in flight (default: the documented 24); raise it "
+        "only if BFL raised your account's limit",
+    )
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="submit again the items whose task ended without an image (moderated, failed, "
+        "expired); each is a new, paid task. Items the API refused are always sent again; "
+        "uncertain ones never (see --resubmit-uncertain)",
     )
     batch.add_argument(
         "--resubmit-uncertain",
@@ -281,5 +341,5 @@ def build_parser() -> argparse.ArgumentParser:
 
     drift = commands.add_parser("drift", help="compare a BFL OpenAPI document with the pinned spec")
     _drift.add_arguments(drift)
-    _global_options(drift, top=False, api=False)
+    _global_options(drift, top=False, connection=_COMMAND_CONNECTION["drift"])
     return parser

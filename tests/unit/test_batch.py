@@ -1,11 +1,16 @@
-"""generate_many: bounded, per-item errors, tasks recorded before waiting, resumable."""
+"""generate_many (bounded, per-item errors, tasks recorded before waiting, resumable) and the
+batch runner against answers no server should send: hostile task ids, garbled or failing ones."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+import pytest
 from flux2_fakes import FakeBFL, Runner, json_body, make_async_client, make_client
 
 import flux2
@@ -16,7 +21,7 @@ def test_items_of_every_kind_give_one_result_each(run: Runner, api: FakeBFL) -> 
     items = ["fox one", {"prompt": "fox two", "seed": 3}, {"prompt": "bad", "steps": 99}, old]
     results = sorted(run("generate_many", items, model="flex"), key=lambda r: r.index)
     assert [r.index for r in results] == [0, 1, 2, 3]
-    assert [r.ok for r in results] == [True, True, False, True]
+    assert [r.ok for r in results] == [True, True, False, True], [r.error for r in results]
     assert isinstance(results[2].error, flux2.InputError)
     assert results[2].task is None
     assert results[3].task is old
@@ -130,3 +135,104 @@ def test_on_submitted_may_be_a_coroutine_function_for_the_async_client() -> None
     runner("generate_many", ["a", "b"], on_submitted=remember)
     runner.close()
     assert sorted(seen) == [0, 1]
+
+
+# -- flux2.batch: the same items rule, and what a hostile or broken answer cannot do ----------
+
+
+def test_generate_many_and_the_batch_read_items_by_one_rule(run: Runner, api: FakeBFL) -> None:
+    from flux2.batch import make_items
+
+    items = ["a", {"prompt": "b", "seed": None}, {"prompt": "  "}, 7]
+    results = sorted(run("generate_many", items, seed=1), key=lambda r: r.index)
+    assert [r.ok for r in results] == [True, True, False, False]
+    # None means "not given": the default applies, in generate_many as in a batch.
+    bodies = sorted((json_body(r) for r in api.submissions()), key=lambda b: b["prompt"])
+    assert [b["seed"] for b in bodies] == [1, 1]
+    assert (
+        make_items(["b"], {"seed": 1})[0].params
+        == make_items([{"prompt": "b", "seed": None}], {"seed": 1})[0].params
+    )
+    for bad in ({"prompt": "  "}, 7):
+        with pytest.raises(flux2.InputError):
+            make_items([bad])
+
+
+def _batch(client: flux2.AsyncClient, prompts: list[str], out: Path, **options: Any) -> Any:
+    from flux2.batch import arun_batch, make_items
+
+    async def main() -> Any:
+        try:
+            return await arun_batch(client, make_items(prompts), out, **options)
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
+
+
+HOSTILE_IDS = ["/../../outside/pwned", "a/b/../c", "..", "../victim", "C:\\evil", "CON"]
+
+
+def test_task_ids_never_become_paths_outside_the_directory(tmp_path: Path) -> None:
+    from flux2.batch import Manifest
+
+    out = tmp_path / "deep" / "out"
+    # A half-download an earlier run might have left, under the hostile id's raw name.
+    victim = tmp_path / "deep" / "victim.abc.part"
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(b"not ours")
+    api = FakeBFL()
+    api.task_ids = iter(HOSTILE_IDS)
+    prompts = [f"hostile {n}" for n in range(len(HOSTILE_IDS))]
+    summary = _batch(make_async_client(api), prompts, out)
+    assert summary.ok, [s.error for s in summary.failed + summary.uncertain]
+    assert len(api.submissions()) == len(HOSTILE_IDS)
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and out not in p.parents]
+    assert outside == [victim]
+    images = sorted(p.name for p in out.iterdir() if p.suffix == ".png")
+    assert len(images) == len(HOSTILE_IDS)
+    assert all("/" not in name and not name.startswith(".") for name in images)
+    assert not list(out.glob(".*.part"))
+    states = Manifest(out).states().values()
+    assert {s.task.id for s in states if s.task} == set(HOSTILE_IDS)
+    # Resuming finds every image where it was written, and touches nothing outside.
+    record = {"event": "submitted", "key": "x", "index": 9, "task": {"id": "/../victim"}}
+    with (out / "manifest.jsonl").open("a", encoding="utf-8") as manifest:
+        manifest.write(json.dumps(record) + "\n")
+    again = _batch(make_async_client(FakeBFL()), prompts, out)
+    assert again.already_done == len(HOSTILE_IDS)
+    assert victim.read_bytes() == b"not ours"
+
+
+def test_one_items_failure_of_any_kind_never_stops_the_others(tmp_path: Path) -> None:
+    api = FakeBFL()
+    submit_ok = api.submit_ok
+    poll_ok = api.poll
+
+    def submit(request: httpx.Request) -> httpx.Response:
+        prompt = json_body(request)["prompt"]
+        if prompt == "raises":
+            raise RuntimeError("something nobody foresaw")
+        if prompt == "garbled":
+            return httpx.Response(200, content=b"{not json")
+        if prompt == "server error":
+            return httpx.Response(500, json={"detail": "Internal Server Error"})
+        if prompt == "refused":
+            return httpx.Response(402, json={"detail": "Insufficient credits"})
+        return submit_ok(request)
+
+    def poll(request: httpx.Request) -> httpx.Response:
+        if "task-2" in str(request.url):
+            raise RecursionError("maximum recursion depth exceeded")
+        return poll_ok(request)
+
+    api.routes[("POST", "https://api.bfl.ai/v1/flux-2-flex")] = submit
+    api.routes[("GET", "https://api.eu2.bfl.ai/v1/get_result")] = poll
+    prompts = ["fine 1", "raises", "fine 2", "garbled", "server error", "refused", "fine 3"]
+    summary = _batch(make_async_client(api), prompts, tmp_path / "out", concurrency=2)
+    by_prompt = {s.prompt: s for s in summary.failed + summary.uncertain + summary.done}
+    assert {s.prompt for s in summary.done} == {"fine 1", "fine 3"}
+    assert by_prompt["fine 2"].phase == "submitted"  # its wait failed; the next run waits again
+    # Only a 4xx refusal proves no task exists; every other failed submit may have been billed.
+    assert by_prompt["refused"].phase == "rejected"
+    assert {s.prompt for s in summary.uncertain} == {"raises", "garbled", "server error"}
