@@ -11,6 +11,7 @@ What flux2 reads, and with which JSON type, is declared in ``flux2._wire.RESPONS
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,23 @@ __all__ = [
     "result_from_body",
     "task_from_submit",
 ]
+
+
+# The generated models are imported on first use (``import flux2`` stays light), by one thread
+# at a time: worker threads of a blocking batch that import the package's modules at once can
+# trip importlib's deadlock detection (_DeadlockError).
+_generated_lock = threading.Lock()
+_generated_ready = threading.Event()
+
+
+def _load_generated() -> None:
+    if _generated_ready.is_set():
+        return
+    with _generated_lock:
+        import flux2_generated.models
+        import flux2_generated.types  # noqa: F401
+
+        _generated_ready.set()
 
 
 class WireError(ValueError):
@@ -53,6 +71,7 @@ def _clean(body: Mapping[str, Any], schema: str) -> dict[str, Any]:
 
 
 def _unset_to_none(value: Any) -> Any:
+    _load_generated()
     from flux2_generated.types import Unset
 
     return None if isinstance(value, Unset) else value
@@ -60,6 +79,7 @@ def _unset_to_none(value: Any) -> Any:
 
 def task_from_submit(body: Any, *, model: str, submitted_at: float) -> Task:
     """The :class:`Task` in a submit answer (with ``polling_url``, or the webhook variant)."""
+    _load_generated()
     from flux2_generated.models.async_response import AsyncResponse
     from flux2_generated.models.async_webhook_response import AsyncWebhookResponse
 
@@ -102,6 +122,7 @@ def result_from_body(body: Any, *, task_id: str | None = None) -> TaskResult:
 
     ``task_id`` fills in the id when the body lacks one (a 422 task body may [seen]).
     """
+    _load_generated()
     from flux2_generated.models.result_response import ResultResponse
     from flux2_generated.models.status_response import StatusResponse
 
@@ -156,6 +177,7 @@ def result_from_body(body: Any, *, task_id: str | None = None) -> TaskResult:
 
 @functools.cache
 def _known_statuses() -> frozenset[str]:
+    _load_generated()
     from flux2_generated.models.status_response import StatusResponse
 
     return frozenset(s.value for s in StatusResponse)
@@ -163,6 +185,7 @@ def _known_statuses() -> frozenset[str]:
 
 def credits_from_body(body: Any) -> float:
     """The balance in a ``/v1/credits`` answer."""
+    _load_generated()
     from flux2_generated.models.credits_response import CreditsResponse
 
     if not isinstance(body, Mapping):
@@ -181,6 +204,7 @@ def credits_from_body(body: Any) -> float:
 def _request_class(schema_name: str) -> Any:
     """The generated class of a request schema (the generator capitalises after digits:
     ``Flux2Klein1bInputs`` becomes ``Flux2Klein1BInputs``), or None."""
+    _load_generated()
     from flux2_generated import models
 
     wanted = schema_name.lower()

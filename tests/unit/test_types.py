@@ -96,3 +96,41 @@ def test_a_result_prints_as_a_progress_line() -> None:
     assert str(flux2.TaskResult("t", "Pending", progress=0.4)) == "task t: Pending 40%"
     assert str(flux2.TaskResult("t", "Error", error="boom")) == "task t: Error (boom)"
     assert "sig=1" not in repr(flux2.TaskResult("t", "Ready", url="https://d.bfl.ai/x?sig=1"))
+
+
+def test_answers_are_read_by_many_threads_at_once_in_a_fresh_process() -> None:
+    # The first answers of a blocking batch are read by its worker threads together, each of
+    # which may be the first to need the generated models.
+    import subprocess
+    import sys
+
+    code = """
+import threading
+from flux2 import _convert
+barrier = threading.Barrier(16)
+errors = []
+def read(n):
+    barrier.wait()
+    try:
+        if n % 3 == 0:
+            _convert.result_from_body({"id": "t", "status": "Pending"}, task_id="t")
+        elif n % 3 == 1:
+            _convert.task_from_submit(
+                {"id": "t", "polling_url": "https://api.bfl.ai/v1/get_result?id=t"},
+                model="flex", submitted_at=0.0,
+            )
+        else:
+            _convert.credits_from_body({"credits": 1.0})
+    except BaseException as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=read, args=(n,)) for n in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors)
+"""
+    for _ in range(5):
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]", done.stdout
