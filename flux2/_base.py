@@ -482,10 +482,4 @@ class BaseClient:
         return self
 
 
-def batch_kwargs(item: str | Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    from .batch.items import normalise_item
-
-    return normalise_item(item, defaults, kinds="a prompt, a dict of generate() keywords or a Task")
-
-
-__all__ = ["BaseClient", "Cancelled", "Options", "SystemClock", "batch_kwargs"]
+__all__ = ["BaseClient", "Cancelled", "Options", "SystemClock"]

@@ -11,43 +11,24 @@ What flux2 reads, and with which JSON type, is declared in ``flux2._wire.RESPONS
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._generated import load_generated
 from ._logging import logger
 from ._schema import has_type
 from ._wire import RESPONSE_FIELDS
-from .errors import InputError
 from .types import Task, TaskResult
 
 if TYPE_CHECKING:
-    from .registry import Model
+    pass
 
 __all__ = [
     "WireError",
-    "check_request_fields",
     "credits_from_body",
     "result_from_body",
     "task_from_submit",
 ]
-
-
-# The generated models are imported on first use (``import flux2`` stays light), by one thread
-# at a time: worker threads of a blocking batch that import the package's modules at once can
-# trip importlib's deadlock detection (_DeadlockError).
-_generated_lock = threading.Lock()
-_generated_ready = threading.Event()
-
-
-def _load_generated() -> None:
-    if _generated_ready.is_set():
-        return
-    with _generated_lock:
-        import flux2_generated.models
-        import flux2_generated.types  # noqa: F401
-
-        _generated_ready.set()
 
 
 class WireError(ValueError):
@@ -71,7 +52,7 @@ def _clean(body: Mapping[str, Any], schema: str) -> dict[str, Any]:
 
 
 def _unset_to_none(value: Any) -> Any:
-    _load_generated()
+    load_generated()
     from flux2_generated.types import Unset
 
     return None if isinstance(value, Unset) else value
@@ -79,7 +60,7 @@ def _unset_to_none(value: Any) -> Any:
 
 def task_from_submit(body: Any, *, model: str, submitted_at: float) -> Task:
     """The :class:`Task` in a submit answer (with ``polling_url``, or the webhook variant)."""
-    _load_generated()
+    load_generated()
     from flux2_generated.models.async_response import AsyncResponse
     from flux2_generated.models.async_webhook_response import AsyncWebhookResponse
 
@@ -122,7 +103,7 @@ def result_from_body(body: Any, *, task_id: str | None = None) -> TaskResult:
 
     ``task_id`` fills in the id when the body lacks one (a 422 task body may [seen]).
     """
-    _load_generated()
+    load_generated()
     from flux2_generated.models.result_response import ResultResponse
     from flux2_generated.models.status_response import StatusResponse
 
@@ -177,7 +158,7 @@ def result_from_body(body: Any, *, task_id: str | None = None) -> TaskResult:
 
 @functools.cache
 def _known_statuses() -> frozenset[str]:
-    _load_generated()
+    load_generated()
     from flux2_generated.models.status_response import StatusResponse
 
     return frozenset(s.value for s in StatusResponse)
@@ -185,7 +166,7 @@ def _known_statuses() -> frozenset[str]:
 
 def credits_from_body(body: Any) -> float:
     """The balance in a ``/v1/credits`` answer."""
-    _load_generated()
+    load_generated()
     from flux2_generated.models.credits_response import CreditsResponse
 
     if not isinstance(body, Mapping):
@@ -198,42 +179,6 @@ def credits_from_body(body: Any) -> float:
     if value is None:
         raise WireError(f"the credits answer has no number: {_preview(body)}")
     return value
-
-
-@functools.cache
-def _request_class(schema_name: str) -> Any:
-    """The generated class of a request schema (the generator capitalises after digits:
-    ``Flux2Klein1bInputs`` becomes ``Flux2Klein1BInputs``), or None."""
-    _load_generated()
-    from flux2_generated import models
-
-    wanted = schema_name.lower()
-    return next((getattr(models, n) for n in models.__all__ if n.lower() == wanted), None)
-
-
-def check_request_fields(model: Model, fields: Mapping[str, Any]) -> None:
-    """Raise :class:`~flux2.InputError` when the generated request model of `model` cannot
-    read a body with `fields` (their values already checked): a required field is missing."""
-    cls = _request_class(model.request_schema)
-    if cls is None:
-        # The generated package predates the pin; scripts/regenerate --check reports that.
-        return
-    try:
-        cls.from_dict(fields)
-    except KeyError as missing:
-        name = str(missing.args[0])
-        if name in model.image_slots:
-            wanted = model.image_slots.index(name) + 1
-            raise InputError(
-                f"model {model.name!r} requires {wanted} input image(s) ({name}); "
-                "give them as images=[...]",
-                param="images",
-            ) from None
-        param = model.params.get(name)
-        allowed = f": {param.describe_allowed()}" if param is not None else ""
-        raise InputError(
-            f"model {model.name!r} requires the parameter {name!r}{allowed}", param=name
-        ) from None
 
 
 def is_task_body(body: Any) -> bool:

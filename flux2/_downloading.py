@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 
 from . import decisions
-from ._flows import describe, transport_error
+from ._boundary import describe
+from ._flows import transport_error
 from ._logging import redact_url
 from ._transfer import (
     Context,

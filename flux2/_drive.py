@@ -13,7 +13,8 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from . import _downloading, _flows
+from . import _downloading
+from ._boundary import as_flux2_error
 from ._transfer import Acquire, Action, Cancelled, Close, Context, Flow, Open, Read, Sleep
 from .downloads import Sink
 
@@ -43,7 +44,7 @@ class Driver(Generic[T]):
         except Cancelled:
             raise
         except Exception as exc:  # the one boundary: only flux2's own errors leave a call
-            error = _flows.as_flux2_error(exc)
+            error = as_flux2_error(exc)
             if error is exc:
                 raise
             raise error from exc

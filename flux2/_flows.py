@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import httpx
 
 from . import decisions
+from ._boundary import as_flux2_error, describe
 from ._convert import WireError, credits_from_body, is_task_body, result_from_body, task_from_submit
 from ._logging import logger, redact_url
 from ._transfer import (
@@ -50,7 +51,6 @@ from .errors import (
     SubmissionUncertainError,
     TaskTimeoutError,
     TransferTimeoutError,
-    UnexpectedError,
 )
 from .types import (
     BatchFailure,
@@ -112,61 +112,6 @@ def reject_webhook(request: decisions.SubmitRequest) -> None:
             "submit() instead",
             param="webhook_url",
         )
-
-
-# --- the one boundary for foreign exceptions -----------------------------------------------
-
-
-def as_flux2_error(exc: Exception) -> Flux2Error:
-    """``exc`` if it is flux2's own, else the flux2 error that stands for it.
-
-    Every public call ends here (see :mod:`flux2._drive`), like httpx's
-    ``map_httpcore_exceptions``: nothing but a :class:`flux2.Flux2Error` leaves it.
-    """
-    if isinstance(exc, Flux2Error):
-        error = exc
-    elif isinstance(exc, httpx.InvalidURL):
-        error = InputError(f"not a usable URL: {describe(exc)}", param="url")
-    elif isinstance(exc, httpx.TimeoutException):
-        error = APITimeoutError(f"no answer in time: {describe(exc)}")
-    elif isinstance(exc, httpx.RequestError):
-        error = APIConnectionError(f"the request failed: {describe(exc)}")
-    elif isinstance(exc, OSError):
-        # Writing a result to disk failed (permissions, a full disk): not a bug.
-        error = UnexpectedError(f"writing the result failed: {describe(exc)}")
-        error.__cause__ = exc
-    else:
-        error = UnexpectedError(
-            f"flux2 failed unexpectedly: {describe(exc)}. This is a bug; please report it."
-        )
-        error.__cause__ = exc
-    _scrub(exc)
-    _scrub(error)
-    return error
-
-
-def describe(exc: BaseException) -> str:
-    # The text of a foreign exception may quote a URL; its signature must not travel on.
-    words = [redact_url(w) if "://" in w else w for w in str(exc).split(" ")]
-    return f"{type(exc).__name__}: {' '.join(words)}"[:500]
-
-
-def _scrub(error: BaseException) -> None:
-    """Drop the requests that httpx errors in ``error``'s chain hold: their headers carry the
-    key, and an exception may be logged, pickled or inspected anywhere."""
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [error]
-    while stack:
-        exc = stack.pop()
-        if exc is None or id(exc) in seen:
-            continue
-        seen.add(id(exc))
-        if isinstance(exc, httpx.RequestError):
-            exc._request = None
-        if isinstance(exc, httpx.HTTPStatusError):
-            exc._request = None
-            exc.response = None  # type: ignore[assignment]
-        stack += [exc.__cause__, exc.__context__]
 
 
 # --- API requests --------------------------------------------------------------------------
@@ -524,8 +469,6 @@ def batch_item(
     A submitted task is always waited for, even when ``on_submitted`` raised: the result then
     carries the image and a :class:`flux2.CallbackError`.
     """
-    from ._base import batch_kwargs
-
     task: Task | None = None
     failed_callback: Exception | None = None
     try:
@@ -534,7 +477,9 @@ def batch_item(
             if isinstance(item, Task):
                 task = item
             else:
-                request = decisions.build_request(**batch_kwargs(item, defaults))
+                request = decisions.build_request(
+                    **decisions.normalise_item(item, defaults, kinds=_GENERATE_MANY_ITEMS)
+                )
                 reject_webhook(request)
                 task = yield from submit(ctx, request)
                 if on_submitted is not None:
@@ -557,6 +502,9 @@ def batch_item(
         error = _callback_failed("on_submitted", failed_callback, task)
         return BatchSuccess(index, item, task=task, image=image, error=error)
     return BatchSuccess(index, item, task=task, image=image)
+
+
+_GENERATE_MANY_ITEMS: Final = "a prompt, a dict of generate() keywords or a Task"
 
 
 def credits(ctx: Context) -> Flow[float]:

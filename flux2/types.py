@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
+from ._boundary import as_flux2_error
 from ._logging import redact_url
 from ._wire import STATUS_MEANINGS, TaskState
 from .downloads import FileSink, MemorySink, Sink, format_of_suffix, url_expiry
@@ -420,8 +421,6 @@ def _write(sink: FileSink, content: bytes) -> Path:
     try:
         return sink.write_all(content)
     except OSError as exc:
-        from ._flows import as_flux2_error
-
         raise as_flux2_error(exc) from exc
 
 

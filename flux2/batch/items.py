@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flux2.decisions.requests import normalise_item
 from flux2.errors import InputError
 
 __all__ = [
@@ -29,42 +30,11 @@ __all__ = [
     "validate_items",
 ]
 
-_ITEM_KINDS = "a prompt or a dict of generate() keywords"
-
 
 def item_label(index: int, line: int | None) -> str:
     """How an item is named in messages, progress lines, summaries and the gallery: its line
     in the input file when it came from one, else its position counted from 1."""
     return f"line {line}" if line is not None else f"item {index + 1}"
-
-
-def normalise_item(
-    entry: object,
-    defaults: Mapping[str, Any] | None = None,
-    *,
-    where: str | None = None,
-    kinds: str = _ITEM_KINDS,
-) -> dict[str, Any]:
-    """The ``generate()`` keywords of one item (``prompt`` included).
-
-    ``entry`` is a prompt or a mapping of keywords; ``defaults`` fill the keys it does not set;
-    ``None`` values are dropped from both. ``kinds`` names what the caller accepts, for the
-    error message. Raises :class:`flux2.InputError` (prefixed with ``where``) otherwise.
-    """
-    prefix = f"{where}: " if where else ""
-    base = {k: v for k, v in (defaults or {}).items() if v is not None}
-    if isinstance(entry, str):
-        params: dict[str, Any] = {**base, "prompt": entry}
-    elif isinstance(entry, Mapping):
-        params = {**base, **{k: v for k, v in entry.items() if v is not None}}
-    else:
-        raise InputError(
-            f"{prefix}a batch item must be {kinds}, got {type(entry).__name__}", param="items"
-        )
-    prompt = params.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InputError(f"{prefix}a batch item needs a non-empty 'prompt'", param="prompt")
-    return params
 
 
 class Labelled:

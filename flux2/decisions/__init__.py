@@ -28,6 +28,7 @@ from .requests import (
     Flux2Warning,
     SubmitRequest,
     build_request,
+    normalise_item,
     resolve_model,
 )
 from .retry import (
@@ -61,6 +62,7 @@ __all__ = [
     "is_loopback",
     "is_retryable_network_error",
     "make_status_error",
+    "normalise_item",
     "parse_retry_after",
     "resolve_model",
     "task_error",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from flux2 import _schema
-from flux2._convert import check_request_fields
+from flux2._generated import check_request_fields
 from flux2._logging import remember_secret
 from flux2.errors import InputError
 from flux2.inputs import EncodedImage, ImageInput, encode_image, encode_images
@@ -315,3 +315,36 @@ def _shown_int(value: int) -> str:
     if abs(value) < 10**12:
         return str(value)
     return f"a {int(value.bit_length() * math.log10(2)) + 1}-digit number"
+
+
+# One rule for the items of a batch and of generate_many.
+_ITEM_KINDS = "a prompt or a dict of generate() keywords"
+
+
+def normalise_item(
+    entry: object,
+    defaults: Mapping[str, Any] | None = None,
+    *,
+    where: str | None = None,
+    kinds: str = _ITEM_KINDS,
+) -> dict[str, Any]:
+    """The ``generate()`` keywords of one item (``prompt`` included).
+
+    ``entry`` is a prompt or a mapping of keywords; ``defaults`` fill the keys it does not set;
+    ``None`` values are dropped from both. ``kinds`` names what the caller accepts, for the
+    error message. Raises :class:`flux2.InputError` (prefixed with ``where``) otherwise.
+    """
+    prefix = f"{where}: " if where else ""
+    base = {k: v for k, v in (defaults or {}).items() if v is not None}
+    if isinstance(entry, str):
+        params: dict[str, Any] = {**base, "prompt": entry}
+    elif isinstance(entry, Mapping):
+        params = {**base, **{k: v for k, v in entry.items() if v is not None}}
+    else:
+        raise InputError(
+            f"{prefix}a batch item must be {kinds}, got {type(entry).__name__}", param="items"
+        )
+    prompt = params.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError(f"{prefix}a batch item needs a non-empty 'prompt'", param="prompt")
+    return params

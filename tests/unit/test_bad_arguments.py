@@ -7,6 +7,7 @@ import math
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -270,14 +271,19 @@ def test_a_wrong_request_argument_is_an_input_error_before_anything_is_sent(
     assert run.api.requests == []
 
 
-@pytest.mark.parametrize(
-    ("args", "kwargs", "message"), BAD_SUBMISSIONS, ids=_sub_ids(BAD_SUBMISSIONS)
-)
+# A one-shot iterator of images, shared by every run of a parametrized case, is tried by the
+# single calls above only.
+BAD_ITEMS = [
+    case
+    for case in BAD_SUBMISSIONS
+    if not ("images" in case[1] and isinstance(case[1]["images"], Iterator))
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), BAD_ITEMS, ids=_sub_ids(BAD_ITEMS))
 def test_a_wrong_batch_item_fails_alone_with_its_input_error(
     run: Runner, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
 ) -> None:
-    if "images" in kwargs and not isinstance(kwargs["images"], (list, dict, set, str, int)):
-        pytest.skip("a generator is consumed once")
     results = run("generate_many", [{"prompt": args[0], **kwargs}, "a good one"])
     by_index = {r.index: r for r in results}
     assert isinstance(by_index[0].error, flux2.InputError)
