@@ -15,6 +15,7 @@ import httpx
 from . import _flows, decisions
 from ._base import _UNSET, BaseClient
 from ._drive import ClientDownloader, arun, new_async_http_client
+from ._names import ModelName, OutputFormat
 from ._transfer import Flow
 from .inputs import ImageInput
 from .types import BatchResult, Downloader, GeneratedImage, Task, TaskResult
@@ -99,12 +100,12 @@ class AsyncClient(BaseClient):
         self,
         prompt: str,
         *,
-        model: str = "flex",
+        model: ModelName = "flex",
         images: Sequence[ImageInput] | None = None,
         width: int | None = None,
         height: int | None = None,
         seed: int | None = None,
-        output_format: str | None = None,
+        output_format: OutputFormat | None = None,
         safety_tolerance: int | None = None,
         guidance: float | None = None,
         steps: int | None = None,
@@ -125,12 +126,12 @@ class AsyncClient(BaseClient):
         self,
         prompt: str,
         *,
-        model: str = "flex",
+        model: ModelName = "flex",
         images: Sequence[ImageInput] | None = None,
         width: int | None = None,
         height: int | None = None,
         seed: int | None = None,
-        output_format: str | None = None,
+        output_format: OutputFormat | None = None,
         safety_tolerance: int | None = None,
         guidance: float | None = None,
         steps: int | None = None,

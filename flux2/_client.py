@@ -15,6 +15,7 @@ import httpx
 from . import _flows, decisions
 from ._base import _UNSET, BaseClient, Cancelled
 from ._drive import ClientDownloader, new_http_client, run
+from ._names import ModelName, OutputFormat
 from ._transfer import Flow
 from .inputs import ImageInput
 from .types import BatchResult, Downloader, GeneratedImage, Task, TaskResult
@@ -126,12 +127,12 @@ class Client(BaseClient):
         self,
         prompt: str,
         *,
-        model: str = "flex",
+        model: ModelName = "flex",
         images: Sequence[ImageInput] | None = None,
         width: int | None = None,
         height: int | None = None,
         seed: int | None = None,
-        output_format: str | None = None,
+        output_format: OutputFormat | None = None,
         safety_tolerance: int | None = None,
         guidance: float | None = None,
         steps: int | None = None,
@@ -168,12 +169,12 @@ class Client(BaseClient):
         self,
         prompt: str,
         *,
-        model: str = "flex",
+        model: ModelName = "flex",
         images: Sequence[ImageInput] | None = None,
         width: int | None = None,
         height: int | None = None,
         seed: int | None = None,
-        output_format: str | None = None,
+        output_format: OutputFormat | None = None,
         safety_tolerance: int | None = None,
         guidance: float | None = None,
         steps: int | None = None,

@@ -36,6 +36,10 @@ def test_mypy_refuses_a_misspelt_model_name(tmp_path: Path) -> None:
         'fine: flux2.OutputFormat = "png"\n'
         'typo: flux2.ModelName = "klein-4"\n'
         'gif: flux2.OutputFormat = "gif"\n'
+        "async def use(client: flux2.Client, aclient: flux2.AsyncClient) -> None:\n"
+        '    client.generate("x", model="klein-4b", output_format="png")\n'
+        '    client.submit("x", model="klein-4")\n'
+        '    await aclient.generate("x", model="flex", output_format="gif")\n'
     )
     done = subprocess.run(
         [
@@ -46,6 +50,11 @@ def test_mypy_refuses_a_misspelt_model_name(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
-    assert [line.split(":")[1] for line in errors] == ["5", "6"], done.stdout + done.stderr
+    assert [line.split(":")[1] for line in errors] == ["5", "6", "9", "10"], (
+        done.stdout + done.stderr
+    )
     assert "'klein-4'" in errors[0]
     assert "'gif'" in errors[1]
+    # generate() and submit() of both clients take the names as these types.
+    assert "'klein-4'" in errors[2]
+    assert "'gif'" in errors[3]
