@@ -1,26 +1,27 @@
 """How long each model takes, what it costs, and what size it renders.
 
-Facts carry their tag from BFL-FACTS.md: [doc] BFL documentation or BFL-owned code, [seen]
-recorded live behaviour, [claim] stated once. A model that a regenerated spec adds gets the
+Prices are :mod:`flux2.pricing`'s, the client's own list. Facts carry their tag from
+BFL-FACTS.md: [doc] BFL documentation or BFL-owned code, [seen] recorded live behaviour,
+[claim] stated once. A model that a regenerated spec adds gets the
 fallback values, so the emulator serves it without a code change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
+
+from flux2.decisions import EXPECTED_SECONDS
+from flux2.pricing import PIXELS_PER_MP, PRICES, megapixels, price_of
 
 __all__ = [
     "DEFAULT_SIZE",
     "MAX_PIXELS",
     "PIXELS_PER_MP",
-    "Pricing",
     "base_name",
     "cost",
     "duration",
     "megapixels",
     "output_size",
-    "pricing",
     "requested_pixels",
     "upsamples_by_default",
 ]
@@ -31,55 +32,22 @@ def base_name(model: str) -> str:
     return model.removesuffix("-preview")
 
 
-# Submit-to-Ready wall time at about 1 MP, measured live in 2026-09 [seen].
-_DURATIONS: Final = {"klein-4b": 2.6, "klein-9b": 2.4, "flex": 8.0, "pro": 13.0, "max": 38.0}
 _FALLBACK_DURATION: Final = 10.0
 
 
 def duration(model: str) -> float:
-    """Seconds from submit to Ready at ``speed=1``."""
-    return _DURATIONS.get(base_name(model), _FALLBACK_DURATION)
+    """Seconds from submit to Ready at ``speed=1``: the middle of the live range the client
+    expects (:data:`flux2.decisions.EXPECTED_SECONDS`, measured in 2026-09 [seen]). The timing
+    profiles (:mod:`._timing`) draw around it."""
+    seen = EXPECTED_SECONDS.get(base_name(model))
+    return (seen[0] + seen[1]) / 2 if seen is not None else _FALLBACK_DURATION
 
-
-@dataclass(frozen=True)
-class Pricing:
-    """Credits (1 credit = $0.01 [doc]) for the first output megapixel and for each further one."""
-
-    first_mp: float
-    further_mp: float
-
-
-# BFL's per-megapixel price list [doc]: klein-4b 1.4c first MP + 0.1c each further, klein-9b
-# 1.5c + 0.2c, pro 3c + 1.5c, max 7c + 3c, flex 5c + 5c. Input images are charged per MP at
-# the further-MP rate [doc].
-_PRICES: Final = {
-    "klein-4b": Pricing(1.4, 0.1),
-    "klein-9b": Pricing(1.5, 0.2),
-    "pro": Pricing(3.0, 1.5),
-    "max": Pricing(7.0, 3.0),
-    "flex": Pricing(5.0, 5.0),
-}
-_FALLBACK_PRICING: Final = _PRICES["pro"]
-
-
-def pricing(model: str) -> Pricing:
-    return _PRICES.get(base_name(model), _FALLBACK_PRICING)
-
-
-# Resellers of these models state "1 megapixel = 1024x1024 pixels" [claim]; with it a
-# 1024x1024 klein image costs exactly its first-MP price, as the live submit echo shows [seen].
-PIXELS_PER_MP: Final = 1024 * 1024
 
 # Width and height are at most 4 MP together (w*h <= 4,194,304) [doc].
 MAX_PIXELS: Final = 4 * PIXELS_PER_MP
 
 # The size when width and height are unset and no input image gives one.
 DEFAULT_SIZE: Final = (1024, 1024)
-
-
-def megapixels(width: int, height: int) -> float:
-    """Megapixels as the submit answer reports them: two decimal places (spec)."""
-    return round(width * height / PIXELS_PER_MP, 2)
 
 
 # Sides are multiples of 16 [doc]; the spec's minimum side is 64.
@@ -126,10 +94,10 @@ def output_size(
 
 
 def cost(model: str, output_mp: float, input_mp: float) -> float:
-    """Credits for one generation: first MP, further output MP, and input MP at the further rate."""
-    price = pricing(model)
-    further = max(0.0, output_mp - 1.0) + input_mp
-    return round(price.first_mp + price.further_mp * further, 4)
+    """Credits for one generation, from BFL's price list (:mod:`flux2.pricing`); a model the
+    list lacks is charged like pro."""
+    price = price_of(model) or PRICES["pro"]
+    return price.credits(output_mp, input_mp)
 
 
 # pro and max upsample the prompt unless told not to [doc]; flex has `prompt_upsampling`, and
