@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from flux2 import (
     Client,
+    Flux2Error,
     GeneratedImage,
     NotFoundError,
     PollSchedule,
@@ -21,6 +22,7 @@ from flux2 import (
     TaskTimeoutError,
 )
 from flux2.batch import format_credits
+from flux2.downloads import FORMAT_SUFFIXES, format_of_suffix
 
 from ._display import BatchProgress, TaskStatus
 from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError
@@ -175,23 +177,36 @@ def generation_params(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in params.items() if value is not None}
 
 
-_EXTENSION_FORMATS: Final = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
-
-
-def output_target(path_text: str, params: dict[str, Any]) -> Path:
+def output_target(
+    path_text: str, params: dict[str, Any], *, model: str | None = None, generating: bool = True
+) -> Path:
     """Check where the image will go before anything is sent, and let a file extension pick
-    the output format when ``--format`` was not given."""
+    the output format when ``--format`` was not given: an image is never written under an
+    extension its format contradicts, and a format the model cannot make is refused before
+    anything is paid for."""
     target = Path(path_text).expanduser()
     if target.is_dir() or path_text.endswith(("/", os.sep)):
         if target.exists() and not os.access(target, os.W_OK):
             raise UsageError(f"cannot write to directory {target}")
+        if not target.exists():
+            if not target.parent.is_dir():
+                raise UsageError(f"cannot write to {path_text}: {target.parent} does not exist")
+            target.mkdir()
         return target
     parent = target.parent
     if not parent.is_dir():
         raise UsageError(f"cannot write {target}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"cannot write {target}: directory {parent} is not writable")
-    implied = _EXTENSION_FORMATS.get(target.suffix.lower())
+    implied = format_of_suffix(target.suffix)
+    if implied is not None and generating:
+        offered = _output_formats(model)
+        if offered and implied not in offered:
+            raise UsageError(
+                f"-o {target.name} asks for a {implied} file, but the model makes only "
+                f"{', '.join(offered)}",
+                f"name the file .{_suffix_of(offered[0])} or pass --format",
+            )
     chosen = params.get("output_format")
     if implied and chosen is None:
         params["output_format"] = implied
@@ -201,6 +216,21 @@ def output_target(path_text: str, params: dict[str, Any]) -> Path:
             "drop one of them, or make them agree",
         )
     return target
+
+
+def _output_formats(model: str | None) -> tuple[str, ...]:
+    """The output formats the pinned spec offers for ``model`` (empty when it says none)."""
+    from flux2 import registry
+
+    try:
+        param = registry.get_model(model or registry.DEFAULT_MODEL).params.get("output_format")
+    except Flux2Error:
+        return ()  # an unknown model is reported by the request itself
+    return tuple(str(v) for v in (param.enum or ())) if param is not None else ()
+
+
+def _suffix_of(fmt: str) -> str:
+    return FORMAT_SUFFIXES.get(fmt, (f".{fmt}",))[0].lstrip(".")
 
 
 # -- generate and result --------------------------------------------------------------------
@@ -258,7 +288,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = params.pop("model", None)
     if args.no_upsampling:
         params.update(_upsampling_off(model))
-    target = output_target(args.output, params)
+    target = output_target(args.output, params, model=model)
     if model is not None:
         params["model"] = model
     if args.dry_run:
@@ -332,7 +362,7 @@ def cmd_result(args: argparse.Namespace) -> int:
             else:
                 out(str(result))
             return OK
-        target = output_target(args.output, {})
+        target = output_target(args.output, {}, generating=False)
         with TaskStatus(f"task {task.id}", live=not args.json) as status:
             image, path = _wait_and_save(client, task, target, status, args.timeout)
     _print_image(image, path, json_mode=args.json)

@@ -139,3 +139,27 @@ def test_only_max_in_flight_raises_the_limit_on_tasks_in_flight(emu: Any, tmp_pa
     raised = run_cli(*args, "--max-in-flight", "30", "-o", str(tmp_path / "b"), server=emu)
     assert raised.returncode == 0, raised.stderr
     assert "at a time" not in raised.stderr
+
+
+def test_an_output_name_in_a_format_the_model_cannot_make_is_refused_before_paying(
+    emu: Any, tmp_path: Path
+) -> None:
+    prompt = "a fox for a gif"
+    done = run_cli("generate", prompt, "-m", "klein-4b", "-o", str(tmp_path / "x.gif"), server=emu)
+    assert done.returncode == USAGE, done.stderr
+    assert "asks for a gif file" in done.stderr
+    assert "jpeg" in done.stderr
+    assert _submissions(emu, prompt) == 0
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_output_directory_named_with_a_slash_is_made_and_gets_the_image(
+    emu: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "new"
+    done = run_cli(
+        "generate", "a fox in a new folder", "-m", "klein-4b", "-o", f"{out}/", server=emu
+    )
+    assert done.returncode == 0, done.stderr
+    [saved] = list(out.iterdir())
+    assert saved.suffix == ".jpg"
