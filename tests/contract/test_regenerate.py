@@ -129,7 +129,7 @@ def test_the_record_names_a_file_by_its_name_only(repo_copy: Path, tmp_path: Pat
 def test_check_fails_when_the_record_names_a_local_path(repo_copy: Path) -> None:
     record_file = repo_copy / "openapi" / "source.json"
     record = json.loads(record_file.read_text())
-    record["source"] = "../shared/bfl-openapi/2026-04-14.json"
+    record["source"] = "../specs/2026-04-14.json"
     record_file.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     done = _run(repo_copy, "--check")
     assert done.returncode == 1
