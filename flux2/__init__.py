@@ -9,6 +9,15 @@
 ``polling_url``), and download the same way. Errors form one tree under :class:`Flux2Error`
 (see :mod:`flux2.errors`). Models and their parameters come from the pinned OpenAPI spec
 (:mod:`flux2.registry`); webhook deliveries are verified with :mod:`flux2.webhooks`.
+
+Layout: every exchange with the service is written once, as a generator in ``_flows`` that
+yields its I/O (the actions of ``_transfer``); ``_drive`` performs them for both clients and
+is the one place a foreign exception becomes a :class:`Flux2Error`. The rules the flows follow
+are in :mod:`flux2.decisions`, one module a question (requests, hosts, retry, polling,
+status); ``_schema`` is the one reader of JSON Schema. The packages :mod:`flux2.batch`
+(resumable batches), :mod:`flux2.cli` (the ``flux2`` command), :mod:`flux2.drift` (spec drift)
+and :mod:`flux2.emulator` (a local BFL emulator) each describe their own layout; README.md's
+Architecture section maps the whole.
 """
 
 from __future__ import annotations

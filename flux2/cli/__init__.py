@@ -4,6 +4,11 @@ A thin layer over the public library: it parses arguments, calls :mod:`flux2`, a
 what comes back. Exit codes (mapped in :mod:`flux2.cli._exit` only): 0 success, 1 an API or
 task failure, 2 bad usage or bad input, 130 interrupted. Errors are one or two lines on stderr;
 ``--debug`` adds tracebacks and debug logging.
+
+Layout: this module runs a command (:func:`main`: warnings, logging, errors to exit codes);
+``_parser`` declares the arguments only; ``_commands`` does what each command does (read the
+arguments, call the public API, print); ``_display`` shows live status on stderr; ``_exit``
+holds the exit codes and is the one place an exception becomes a code and a message.
 """
 
 from __future__ import annotations

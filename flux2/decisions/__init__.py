@@ -7,11 +7,14 @@
   flux2 connects to.
 - :mod:`.retry` -- :class:`RetryPolicy`: which failures are retried, and after how long.
   Money-safe: a request that may have created a task is never sent twice.
-- :mod:`.polling` -- :class:`PollSchedule`: when to poll a task next.
+- :mod:`.polling` -- when to poll a task next: :class:`PollSchedule` (the settings, starting
+  from :data:`EXPECTED_SECONDS`), :class:`~.polling.PollEstimator` (what one client learns of
+  each model's run times from the tasks it saw finish) and its ``PollPlan`` for one task.
 - :mod:`.status` -- :func:`task_state` / :func:`task_error`: what a task status means;
   :func:`make_status_error`: which exception an error status becomes.
 
-``Client`` and ``AsyncClient`` only perform the I/O and the sleeping these rules call for.
+The flows (:mod:`flux2._flows`) follow these rules; ``Client`` and ``AsyncClient`` only
+perform the I/O and the sleeping the flows yield (through :mod:`flux2._drive`).
 Facts carry the confidence tag of BFL-FACTS.md: [doc] BFL documentation or BFL-owned code,
 [seen] recorded live behaviour, [claim] stated once, unconfirmed.
 """

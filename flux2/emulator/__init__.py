@@ -42,7 +42,10 @@ What it does, like the live service (BFL-FACTS.md):
 - Statuses go ``Pending`` -> ``Generating`` (``progress`` 0..1) -> ``Ready`` over the model's
   live duration times ``speed`` (``speed=0``: Ready at the first poll). A Ready result has
   ``sample``, ``prompt`` (upsampled where the model upsamples), ``seed``, ``start_time``,
-  ``end_time``, ``duration``.
+  ``end_time``, ``duration``. ``profile=`` and ``seed=`` (``flux2 mock --profile --seed``)
+  draw each task's duration, queue wait and progress from a timing profile of
+  :data:`PROFILES`: ``steady`` (each model's figure exactly, the default), ``expected``,
+  ``faster``, ``slower``, ``wide``; the draws repeat for a given seed.
 - Submit answers carry ``cost``, ``input_mp`` and ``output_mp`` from the documented pricing;
   ``credits`` goes down by each cost, and a submit that costs more than is left gets 402.
 - More than ``max_in_flight`` (24) tasks in flight: 429 with ``Retry-After``.
@@ -59,6 +62,17 @@ What it does, like the live service (BFL-FACTS.md):
   live does: the poll answers 422 with an ``Error`` task as body.
 - Every request is recorded (``Emulator.requests``: origin, method, path, query, host header,
   whether a key was sent and matched, JSON body, time, status answered).
+
+Layout
+------
+``_server`` (:class:`Emulator`, :func:`serve`: the listeners, the clients it gives) runs
+``_service`` (the state and the HTTP handlers), which uses ``_endpoints`` (the submit
+endpoints, read from the spec), ``_validation`` (request bodies against the spec's schemas),
+``_creation`` (a body becomes a task), ``_tasks`` (what is recorded; statuses over time),
+``_policy`` and ``_timing`` (durations, prices, sizes; timing profiles), ``_faults`` (fault
+names and markers), ``_responses`` (the answers, hostile ones included), ``_delivery`` and
+``_images`` (signed result URLs; the pictures) and ``_webhooks`` (deliveries).
+:mod:`.pytest_plugin` holds the fixtures.
 
 Faults
 ------
