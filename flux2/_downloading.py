@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from . import decisions
-from ._flows import describe, transport_error
+from ._flows import describe, longest, transport_error
 from ._logging import redact_url
 from ._transfer import (
     Context,
@@ -44,6 +44,8 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
     shown = redact_url(url)
     attempt = 0
     while True:
+        # When the deadline is nearer than a request's own timeout, a timeout is the deadline's.
+        bound = deadline - ctx.clock.monotonic() < longest(ctx.timeout)
         request = build(ctx, "GET", url, with_key=False, deadline=deadline)
         response: httpx.Response | None = None
         try:
@@ -65,12 +67,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
         except UnreadableBody as exc:
             fault, problem = exc, f"the body could not be read ({exc})"
         except TransferTimeoutError as exc:
-            raise TransferTimeoutError(
-                f"the download of {shown} did not finish within {ctx.limits.download_timeout:g} "
-                "s (download_timeout); no file was written",
-                method="GET",
-                url=shown,
-            ) from exc
+            raise _too_slow(ctx, shown) from exc
         else:
             assert response is not None
             if not response.is_success:
@@ -107,6 +104,8 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
             attempt += 1
             continue
         if response is None:
+            if bound and isinstance(fault, httpx.TimeoutException):
+                raise _too_slow(ctx, shown) from fault
             raise transport_error(
                 "GET", url, fault, None, action="the download of the result image"
             ) from fault
@@ -159,6 +158,15 @@ def _refused(
         f"{status} from the result host for {shown}{hint}",
         status_code=status,
         body=body,
+        method="GET",
+        url=shown,
+    )
+
+
+def _too_slow(ctx: Context, shown: str) -> TransferTimeoutError:
+    return TransferTimeoutError(
+        f"the download of {shown} did not finish within {ctx.limits.download_timeout:g} s "
+        "(download_timeout); no file was written",
         method="GET",
         url=shown,
     )
