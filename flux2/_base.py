@@ -496,7 +496,12 @@ class BaseClient:
                 )
             return GeneratedImage(Task(id=source.id), source, downloader=self._downloader)
         if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
-            stem = Path(httpx.URL(source).path).stem or "image"
+            try:
+                stem = Path(httpx.URL(source).path).stem or "image"
+            except httpx.InvalidURL:
+                raise InputError(
+                    f"not a usable result URL: {redact_url(source)!r}", param="source"
+                ) from None
             result = TaskResult(id=stem, status="Ready", url=source)
             return GeneratedImage(Task(id=stem), result, downloader=self._downloader)
         raise InputError(

@@ -5,6 +5,7 @@ submission would fail a task that is already billed."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -145,3 +146,23 @@ def test_model_names_normalise_alike(name: str) -> None:
     assert short_model_name(name) == "flex"
     assert flux2.registry.get_model(name).name == "flex"
     assert flux2.PollSchedule().window(name) == flux2.PollSchedule().window("flex")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://delivery.example/a\x00b.png", "https://delivery.example/a\tb.png", "https://[::1/x"],
+)
+def test_a_result_url_that_is_no_url_is_an_input_error(
+    run: Runner, tmp_path: Path, url: str
+) -> None:
+    with pytest.raises(flux2.InputError, match="not a usable result URL"):
+        run("download", url, tmp_path)
+    assert run.api.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("method", ["wait", "get_result"])
+def test_a_polling_url_that_cannot_be_parsed_is_an_input_error(run: Runner, method: str) -> None:
+    with pytest.raises(flux2.InputError, match="no task id in polling URL"):
+        run(method, "https://[::1/v1/get_result?id=t-1")
+    assert run.api.requests == []
