@@ -103,9 +103,9 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
         ):
             attempt += 1
             continue
+        if bound and isinstance(fault, httpx.TimeoutException):
+            raise _too_slow(ctx, shown) from fault
         if response is None:
-            if bound and isinstance(fault, httpx.TimeoutException):
-                raise _too_slow(ctx, shown) from fault
             raise transport_error(
                 "GET", url, fault, None, action="the download of the result image"
             ) from fault

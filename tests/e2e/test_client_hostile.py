@@ -143,6 +143,39 @@ def assert_key_stayed_home(emu: Emulator) -> None:
             assert recorded.host in own, recorded
 
 
+def assert_no_key(error: BaseException) -> None:
+    """No text reachable from ``error`` (its chain, arguments, attributes, any request or
+    headers left in it) holds the key."""
+    seen: set[int] = set()
+    stack: list[Any] = [error]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen or isinstance(item, type):
+            continue
+        seen.add(id(item))
+        if isinstance(item, (bytes, bytearray)):
+            item = item.decode("latin-1")
+        if isinstance(item, str):
+            assert KEY not in item, type(error).__name__
+            continue
+        if isinstance(item, (int, float)):
+            continue
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack += list(item)
+        elif isinstance(item, httpx.Headers):
+            stack += list(item.multi_items())
+        if isinstance(item, BaseException):
+            stack += [item.__cause__, item.__context__, *item.args]
+        for name in ("request", "_request", "headers"):
+            try:
+                stack.append(getattr(item, name, None))
+            except RuntimeError:  # httpx: a request that was taken out
+                continue
+        stack += list(getattr(item, "__dict__", {}).values())
+
+
 def files_under(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file())
 
@@ -157,8 +190,9 @@ def test_an_unreadable_submit_answer_is_uncertain_and_never_resent(
 ) -> None:
     prompt = prompt_for(request, fault)
     someone = user(timeout=httpx.Timeout(0.5), max_retries=2)
-    with pytest.raises(flux2.SubmissionUncertainError, match="billed"):
+    with pytest.raises(flux2.SubmissionUncertainError, match="billed") as caught:
         someone.submit(prompt) if how == "submit" else someone.generate(prompt)
+    assert_no_key(caught.value)
     assert len(emu.submissions(prompt)) == 1  # the task exists and was billed, once
     assert posts(emu, prompt) == 1  # and was never sent again
 
@@ -182,8 +216,9 @@ def test_an_unreadable_poll_answer_is_a_flux2_error(
     error: type[flux2.Flux2Error],
 ) -> None:
     prompt = prompt_for(request, fault)
-    with pytest.raises(error):
+    with pytest.raises(error) as caught:
         user().generate(prompt)
+    assert_no_key(caught.value)
     assert posts(emu, prompt) == 1
 
 
@@ -225,6 +260,7 @@ def test_a_wait_ends_at_its_deadline_whatever_the_poll_host_does(
     with pytest.raises(flux2.TaskTimeoutError) as caught:
         patient.wait(task, timeout=1)
     assert caught.value.task_id == task.id
+    assert_no_key(caught.value)
     assert polls_of(emu, task.id)  # it did poll: the deadline, not a refusal, ended it
 
 
@@ -256,11 +292,14 @@ def test_a_download_past_a_limit_leaves_nothing_on_disk(
     fault: str,
     error: type[flux2.Flux2Error],
 ) -> None:
-    someone = user(timeout=PATIENT, download_timeout=1.0)
+    # A short deadline only where the deadline is under test: a limit of size must not race it.
+    deadline = 0.5 if error is flux2.TransferTimeoutError else 300.0
+    someone = user(timeout=PATIENT, download_timeout=deadline)
     image = someone.generate(prompt_for(request, fault))
     out = tmp_path / "out"
-    with pytest.raises(error):
+    with pytest.raises(error) as caught:
         someone.save(image, out)
+    assert_no_key(caught.value)
     with pytest.raises(error):
         someone.content(image)
     assert files_under(tmp_path) == []
@@ -289,8 +328,9 @@ def test_a_spoiled_polling_url_is_refused_before_the_key_leaves(
     request: pytest.FixtureRequest, emu: Emulator, user: Callable[..., User], trick: str
 ) -> None:
     prompt = prompt_for(request, f"polling-url={trick}")
-    with pytest.raises(flux2.UntrustedHostError):
+    with pytest.raises(flux2.UntrustedHostError) as caught:
         user().generate(prompt)
+    assert_no_key(caught.value)
     (task,) = emu.submissions(prompt)
     assert polls_of(emu, task.id) == []
     assert_key_stayed_home(emu)
