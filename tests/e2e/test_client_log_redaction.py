@@ -45,7 +45,7 @@ def test_debug_logs_of_every_library_hold_no_secret(
                 with flux2.Client(**options) as client:
                     image = client.generate("a logged fox", model="klein-4b")
                     image.save(tmp_path)
-                    client.download(image.result, tmp_path / "again.png")
+                    client.download(image.result, tmp_path / "again.jpg")
                     client.submit("a hooked fox", model="klein-4b", **hook)
             else:
                 import asyncio
@@ -54,7 +54,7 @@ def test_debug_logs_of_every_library_hold_no_secret(
                     async with flux2.AsyncClient(**options) as client:
                         image = await client.generate("a logged fox", model="klein-4b")
                         await image.asave(tmp_path)
-                        await client.download(image.result, tmp_path / "again.png")
+                        await client.download(image.result, tmp_path / "again.jpg")
                         await client.submit("a hooked fox", model="klein-4b", **hook)
                         return image
 
