@@ -202,6 +202,8 @@ class AsyncClient(BaseClient):
 
     # -- internals ------------------------------------------------------------------------
 
+    _http_type = httpx.AsyncClient
+
     def _new_http(self) -> httpx.AsyncClient:
         return new_async_http_client(self._options.timeout, self._options.max_concurrency)
 

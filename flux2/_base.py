@@ -246,6 +246,7 @@ class BaseClient:
     _http: Any
     _owns_http: bool
     _slots: Any
+    _http_type: type
 
     # -- hooks of the two clients -----------------------------------------------------------
 
@@ -267,8 +268,15 @@ class BaseClient:
         limits = _limits(*(given.pop(name) for name in _LIMIT_NAMES))
         options = Options.resolve(**given)
         self._configure(options, limits, SystemClock(), random.Random())
-        self._owns_http = call["http_client"] is None
-        self._http = call["http_client"] or self._new_http()
+        http = call["http_client"]
+        if http is not None and not isinstance(http, self._http_type):
+            raise InputError(
+                f"http_client must be an {self._http_type.__module__}.{self._http_type.__name__}"
+                f" or None, got {type(http).__name__}",
+                param="http_client",
+            )
+        self._owns_http = http is None
+        self._http = http if http is not None else self._new_http()
         self._slots = self._new_slots(options.max_concurrency)
         self._downloader = self._new_downloader()
 
@@ -425,7 +433,18 @@ class BaseClient:
 
     # -- what both clients' public methods run ---------------------------------------------
 
+    @staticmethod
+    def _check_call(call: Mapping[str, Any]) -> None:
+        """The options of a public call (its ``locals()``), checked before anything is sent:
+        found out later, a wrong one would fail a task that is already billed."""
+        _arguments.call_options(
+            timeout=call.get("timeout"),
+            concurrency=call.get("concurrency"),
+            callbacks={n: call[n] for n in ("on_progress", "on_submitted") if n in call},
+        )
+
     def _generate_flow(self, call: Mapping[str, Any]) -> Flow[GeneratedImage]:
+        self._check_call(call)
         return _flows.generate(self._ctx, call, slots=self._slots, downloader=self._downloader)
 
     def _wait_flow(
@@ -434,12 +453,21 @@ class BaseClient:
         timeout: float | None,
         on_progress: Callable[[TaskResult], object] | None,
     ) -> Flow[GeneratedImage]:
+        self._check_call({"timeout": timeout, "on_progress": on_progress})
         return _flows.wait(
             self._ctx, task, timeout=timeout, on_progress=on_progress, downloader=self._downloader
         )
 
     def _batch_flows(self, call: Mapping[str, Any]) -> list[Flow[BatchResult]]:
         """One flow per item of a ``generate_many`` call (from its ``locals()``)."""
+        self._check_call(call)
+        items = call["items"]
+        if isinstance(items, (str, bytes, Mapping, Task)) or not isinstance(items, Iterable):
+            raise InputError(
+                "generate_many() takes a list (or other iterable) of items: prompts, dicts of "
+                f"generate() keywords or Tasks; got {type(items).__name__}",
+                param="items",
+            )
         return [
             _flows.batch_item(
                 self._ctx,
@@ -468,7 +496,12 @@ class BaseClient:
                 )
             return GeneratedImage(Task(id=source.id), source, downloader=self._downloader)
         if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
-            stem = Path(httpx.URL(source).path).stem or "image"
+            try:
+                stem = Path(httpx.URL(source).path).stem or "image"
+            except httpx.InvalidURL:
+                raise InputError(
+                    f"not a usable result URL: {redact_url(source)!r}", param="source"
+                ) from None
             result = TaskResult(id=stem, status="Ready", url=source)
             return GeneratedImage(Task(id=stem), result, downloader=self._downloader)
         raise InputError(

@@ -272,6 +272,8 @@ class Client(BaseClient):
 
     # -- internals ------------------------------------------------------------------------
 
+    _http_type = httpx.Client
+
     def _new_http(self) -> httpx.Client:
         return new_http_client(self._options.timeout, self._options.max_concurrency)
 

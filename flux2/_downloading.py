@@ -10,7 +10,7 @@ import httpx
 
 from . import decisions
 from ._boundary import describe
-from ._flows import transport_error
+from ._flows import longest, transport_error
 from ._logging import redact_url
 from ._transfer import (
     Context,
@@ -45,6 +45,8 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
     shown = redact_url(url)
     attempt = 0
     while True:
+        # When the deadline is nearer than a request's own timeout, a timeout is the deadline's.
+        bound = deadline - ctx.clock.monotonic() < longest(ctx.timeout)
         request = build(ctx, "GET", url, with_key=False, deadline=deadline)
         response: httpx.Response | None = None
         try:
@@ -66,12 +68,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
         except UnreadableBody as exc:
             fault, problem = exc, f"the body could not be read ({exc})"
         except TransferTimeoutError as exc:
-            raise TransferTimeoutError(
-                f"the download of {shown} did not finish within {ctx.limits.download_timeout:g} "
-                "s (download_timeout); no file was written",
-                method="GET",
-                url=shown,
-            ) from exc
+            raise _too_slow(ctx, shown) from exc
         else:
             assert response is not None
             if not response.is_success:
@@ -107,6 +104,8 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
         ):
             attempt += 1
             continue
+        if bound and isinstance(fault, httpx.TimeoutException):
+            raise _too_slow(ctx, shown) from fault
         if response is None:
             raise transport_error(
                 "GET", url, fault, None, action="the download of the result image"
@@ -160,6 +159,15 @@ def _refused(
         f"{status} from the result host for {shown}{hint}",
         status_code=status,
         body=body,
+        method="GET",
+        url=shown,
+    )
+
+
+def _too_slow(ctx: Context, shown: str) -> TransferTimeoutError:
+    return TransferTimeoutError(
+        f"the download of {shown} did not finish within {ctx.limits.download_timeout:g} s "
+        "(download_timeout); no file was written",
         method="GET",
         url=shown,
     )

@@ -236,6 +236,9 @@ def api_request(
         ):
             attempt += 1
             continue
+        if delay is not None and deadline is not None:
+            # The service asked for a pause that ends past the deadline: the deadline ends it.
+            raise DeadlineReached(f"{status} asked to wait {delay:.3g} s before polling again")
         if submission_of is not None and status in decisions.POST_ANSWER_LOST:
             raise _uncertain(
                 url, submission_of, f"the gateway answered {status}, giving up on the service"
@@ -248,6 +251,10 @@ def api_request(
             url=answer.url,
             now=ctx.clock.time(),
         )
+
+
+class DeadlineReached(Exception):
+    """A retry would have had to sleep past the deadline of the call."""
 
 
 # --- operations ----------------------------------------------------------------------------
@@ -354,7 +361,7 @@ def wait(
         if delay > 0:
             yield Sleep(max(0.0, min(delay, remaining)))
         # When the deadline is nearer than a request's own timeout, a timeout is the deadline's.
-        bound = deadline - ctx.clock.monotonic() < _longest(ctx.timeout)
+        bound = deadline - ctx.clock.monotonic() < longest(ctx.timeout)
         try:
             answer = yield from api_request(
                 ctx, "GET", url, path_template=RESULT_PATH, deadline=deadline, task_body_ok=True
@@ -363,6 +370,10 @@ def wait(
             if not bound and ctx.clock.monotonic() < deadline:
                 raise
             raise _timed_out(task, limit, result) from None
+        except DeadlineReached as exc:
+            late = _timed_out(task, limit, result)
+            late.add_note(f"the poll answered {exc}")
+            raise late from None
         polls += 1
         result = _read_result(answer, task)
         plan.observe(ctx.clock.time(), result)
@@ -397,7 +408,7 @@ def wait(
             delay = max(delay, min(retry_after, ctx.retry.max_retry_after))
 
 
-def _longest(timeout: httpx.Timeout) -> float:
+def longest(timeout: httpx.Timeout) -> float:
     values = [v for v in timeout.as_dict().values() if v is not None]
     return max(values) if values else float("inf")
 

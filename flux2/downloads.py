@@ -23,7 +23,7 @@ from ._logging import logger
 from ._paths import path_inside, safe_file_name
 from ._wire import RESULT_TTL_SECONDS
 from .errors import InputError
-from .inputs import SNIFF_BYTES, sniff_image_format
+from .inputs import SNIFF_BYTES, describe_content, sniff_image_format
 
 __all__ = ["FORMAT_SUFFIXES", "FileSink", "MemorySink", "Sink", "format_of_suffix", "url_expiry"]
 
@@ -63,11 +63,19 @@ class _Sniffing:
         """``(format, extension)`` of the downloaded image; NotAnImageError if it is not one."""
         found = sniff_image_format(self._head)
         if found is None:
+            # Named, never quoted: the bytes may be anything the host chose to send.
             raise NotAnImageError(
-                f"the result is not an image (content type {self._content_type!r}, "
-                f"first bytes {self._head[:8]!r})"
+                f"the result is not an image but {describe_content(self._head)} "
+                f"(content type {_shown_type(self._content_type)})"
             )
         return found[0], found[1]
+
+
+def _shown_type(content_type: str | None) -> str:
+    if content_type is None:
+        return "none"
+    text = content_type.split(";", 1)[0].strip()
+    return repr(text[:60]) if text.isascii() and text.isprintable() else "unreadable"
 
 
 class MemorySink(_Sniffing):

@@ -70,8 +70,6 @@ _FTYP_BRANDS: Final = {
 SNIFF_BYTES: Final = 32
 """How many leading bytes :func:`sniff_image_format` needs."""
 
-_EXTENSIONS: Final = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
-
 # Base64 is only guessed for strings long enough not to be a mistyped file name.
 _B64_MIN_GUESS = 64
 _B64_CHARS = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
@@ -90,11 +88,6 @@ def sniff_image_format(head: bytes) -> tuple[str, str, str] | None:
     if head[4:8] == b"ftyp" and head[8:12] in _FTYP_BRANDS:
         return _FTYP_BRANDS[head[8:12]]
     return None
-
-
-def extension_for_format(fmt: str) -> str:
-    """File extension (with dot) for an output format name such as ``"jpeg"``."""
-    return _EXTENSIONS.get(fmt.lower(), "." + fmt.lower())
 
 
 class EncodedImage:

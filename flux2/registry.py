@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from . import _schema
+from ._model_name import short_model_name
 from ._spec import pinned_spec
 from .errors import UnknownModelError
 
@@ -237,12 +238,7 @@ def get_model(name: str | Model) -> Model:
     if isinstance(name, Model):
         return name
     models = _pinned_models()
-    key = name.strip().lower()
-    if key.startswith("/v1/"):
-        key = key[4:]
-    if key.startswith("flux-2-"):
-        key = key[len("flux-2-") :]
-    model = models.get(key)
+    model = models.get(short_model_name(name))
     if model is None:
         raise UnknownModelError(name, list(models))
     return model

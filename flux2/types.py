@@ -70,7 +70,10 @@ class Task:
     @classmethod
     def from_polling_url(cls, polling_url: str, *, model: str | None = None) -> Task:
         """A task from its polling URL alone (the id is its ``id`` query parameter)."""
-        ids = parse_qs(urlsplit(polling_url).query).get("id")
+        try:
+            ids = parse_qs(urlsplit(polling_url).query).get("id")
+        except ValueError:  # an unclosed IPv6 bracket, say
+            ids = None
         if not ids or not ids[0]:
             raise InputError(
                 f"no task id in polling URL {redact_url(polling_url)} (expected ...?id=...)",

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final, Protocol
 
+from flux2._model_name import short_model_name
 from flux2._wire import STATUS_MEANINGS, TaskState
+from flux2.errors import InputError
 
 # Submit-to-Ready wall time seen live per model, fastest and slowest, in seconds (BFL-FACTS.md,
 # 2026-09 [seen]: klein-4b 2.6, klein-9b 2.4, flex 6.7-9, pro 12-14, max 36-41). Previews are
@@ -91,16 +93,67 @@ class PollSchedule:
     probe_first: float = 2.0
     probe_min_expected: float = 10.0
 
+    def __post_init__(self) -> None:
+        # A NaN makes every comparison false and a negative figure a poll in the past: either
+        # would poll without pause or never; refused here, before any task depends on them.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "expected":
+                _check_expected(value)
+            elif field.name == "memory":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise _bad_setting("memory", value, "an integer >= 1")
+            elif field.name in _QUANTILES:
+                if not _is_number(value) or not 0 < value < 1:
+                    raise _bad_setting(field.name, value, "a number between 0 and 1 (exclusive)")
+            elif not _is_number(value) or value < 0:
+                raise _bad_setting(field.name, value, "a finite number >= 0")
+
     def window(self, model: str | None) -> tuple[float, float] | None:
         """``(fastest, slowest)`` expected seconds for ``model`` (unscaled), if known."""
         if model is None:
             return None
-        name = model[len("flux-2-") :] if model.startswith("flux-2-") else model
+        name = short_model_name(model)
         return self.expected.get(name) or self.expected.get(name.removesuffix("-preview"))
 
     def estimator(self) -> PollEstimator:
         """A fresh learner following these settings (one per client)."""
         return PollEstimator(self)
+
+
+_QUANTILES: Final = frozenset({"aim", "may_be_done"})
+
+
+def _is_number(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _bad_setting(name: str, value: object, allowed: str) -> InputError:
+    shown = repr(value) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+    return InputError(f"PollSchedule.{name} must be {allowed}, got {shown}", param=name)
+
+
+def _check_expected(value: object) -> None:
+    allowed = "a mapping of model names to (fastest, slowest) seconds, 0 < fastest <= slowest"
+    if not isinstance(value, Mapping):
+        raise _bad_setting("expected", value, allowed)
+    for name, window in value.items():
+        if (
+            not isinstance(name, str)
+            or not isinstance(window, (tuple, list))
+            or len(window) != 2
+            or not all(_is_number(v) for v in window)
+            or not 0 < window[0] <= window[1]
+        ):
+            raise InputError(
+                f"PollSchedule.expected[{name!r}] must be (fastest, slowest) seconds with "
+                f"0 < fastest <= slowest, got {window!r}"[:200],
+                param="expected",
+            )
 
 
 # --------------------------------------------------------------------------------------------

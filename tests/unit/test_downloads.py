@@ -79,8 +79,10 @@ def test_a_short_download_then_a_whole_one_succeeds(
 def test_a_body_that_is_not_an_image_is_refused(run: Runner, api: FakeBFL, tmp_path: Path) -> None:
     api.delivery_replies = [httpx.Response(200, html="<html>proxy error</html>")]
     image = run("generate", "a fox")
-    with pytest.raises(flux2.DownloadError, match="not an image"):
+    with pytest.raises(flux2.DownloadError, match="not an image but an HTML page") as caught:
         run.save(image, tmp_path / "fox.png")
+    assert "proxy" not in str(caught.value)  # named, never quoted
+    assert "<html" not in str(caught.value)
     assert leftovers(tmp_path) == []
 
 
