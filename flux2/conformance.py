@@ -14,9 +14,9 @@ The validator covers the part of JSON Schema the BFL document uses (``type``, ``
 schema nodes through :mod:`flux2._schema`, so it names types and checks ranges exactly as
 request building and response parsing do.
 
-Why not ``jsonschema``: strict mode is part of the core library, whose dependencies are httpx,
-attrs and python-dateutil; ``jsonschema`` (with ``referencing``, ``rpds-py`` and
-``jsonschema-specifications``, one of them compiled) would become a fourth for a feature most
+Why not ``jsonschema``: strict mode is part of the core library, whose dependencies are httpx
+and attrs; ``jsonschema`` (with ``referencing``, ``rpds-py`` and
+``jsonschema-specifications``, one of them compiled) would become a third for a feature most
 users never turn on, or strict mode would fail on installs without an extra. Its answers would
 also differ from the rest of flux2 (it counts ``3.0`` as an integer, which request building and
 parsing refuse), and its errors are not what this module reports: the one alternative of an

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
-from ._exit import FAILURE, USAGE, Outcome, classify
+from ._exit import FAILURE, USAGE, Outcome, classify, printable
 
 __all__ = ["main"]
 
@@ -36,13 +36,13 @@ def _show_warning(  # noqa: PLR0917 (the signature warnings.showwarning has)
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    print(f"flux2: warning: {message}", file=sys.stderr)
+    print(f"flux2: warning: {printable(str(message))}", file=sys.stderr)
 
 
 def _report(outcome: Outcome, *, json_mode: bool) -> None:
-    print(f"flux2: error: {outcome.message}", file=sys.stderr)
+    print(f"flux2: error: {printable(outcome.message)}", file=sys.stderr)
     if outcome.hint:
-        print(f"  {outcome.hint}", file=sys.stderr)
+        print(f"  {printable(outcome.hint)}", file=sys.stderr)
     if json_mode and not outcome.json_printed:
         error = {
             "type": outcome.kind,

@@ -25,7 +25,7 @@ from flux2.batch import format_credits
 from flux2.downloads import FORMAT_SUFFIXES, format_of_suffix
 
 from ._display import BatchProgress, TaskStatus
-from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError
+from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError, printable
 
 if TYPE_CHECKING:
     from flux2.batch import BatchItem, BatchSummary
@@ -42,7 +42,7 @@ POLL_SCALE_ENV: Final = "FLUX2_POLL_SCALE"
 
 
 def out(text: str = "") -> None:
-    print(text, file=sys.stdout, flush=True)
+    print(printable(text), file=sys.stdout, flush=True)
 
 
 def emit_json(value: Any) -> None:
@@ -539,9 +539,9 @@ def _print_summary(summary: BatchSummary) -> None:
 
 def _report_problems(summary: BatchSummary) -> None:
     for state in summary.failed:
-        print(f"failed    {state.where}: {state.error or state.phase}", file=sys.stderr)
+        print(printable(f"failed    {state.where}: {state.error or state.phase}"), file=sys.stderr)
     for state in summary.uncertain:
-        print(f"uncertain {state.where}: {state.error}", file=sys.stderr)
+        print(printable(f"uncertain {state.where}: {state.error}"), file=sys.stderr)
 
 
 def _in_flight_limit(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TextIO
 
+from ._exit import printable
+
 if TYPE_CHECKING:
     from flux2 import TaskResult
     from flux2.batch import BatchEvent
@@ -84,6 +86,7 @@ class _Live:
 
     def _plain_status(self, line: str) -> None:
         """Rewrite the one status line of a terminal without rich."""
+        line = printable(line)
         padding = max(0, self._plain_width - len(line))
         self._plain_width = len(line)
         self.stream.write("\r" + line + " " * padding)
@@ -91,6 +94,7 @@ class _Live:
 
     def _log(self, text: str) -> None:
         """A line that stays, printed above the live display."""
+        text = printable(text)
         if self._progress is not None:
             self._progress.console.print(text, markup=False, highlight=False)
             return

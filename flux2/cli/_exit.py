@@ -82,6 +82,18 @@ class Outcome:
     """The command already printed its JSON result: print no JSON error object."""
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x00``, ``\\x1b``): ids, URLs and
+    messages come from the service, and an escape sequence in them must not drive the
+    terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch == "\n" or ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def _text(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__

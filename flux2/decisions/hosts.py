@@ -136,9 +136,15 @@ class HostPolicy:
     def check_download_url(url: str) -> None:
         """Downloads carry no key, but plain http is still refused off loopback."""
         try:
-            scheme, host, _ = _host_of(url)
+            scheme, host, userinfo = _host_of(url)
         except ValueError:
             raise UntrustedHostError(f"not a URL: {redact_url(url)}", url=redact_url(url)) from None
+        if userinfo:
+            # As for polling URLs: a real result URL names no user, and "a@b" is read as host
+            # "b" by some parsers and as something else by others.
+            raise UntrustedHostError(
+                f"refusing to download {redact_url(url)}: it names a user", url=redact_url(url)
+            )
         if scheme == "https" and host:
             return
         if scheme == "http" and is_loopback(host):

@@ -107,3 +107,12 @@ def test_a_spoiled_polling_url_gets_no_key(emu: Any, tmp_path: Path, fault: str)
     assert "refusing to send the api key" in assert_one_clean_error(done, 2)
     assert_key_stayed_home(emu)
     assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("fault", ["result-url=nul", "polling-url=tab", "task-id=a\x1b[2Jb"])
+def test_control_characters_from_the_service_never_reach_the_terminal(
+    emu: Any, tmp_path: Path, fault: str
+) -> None:
+    done, _, _ = generate(emu, tmp_path, fault)
+    shown = done.stdout + done.stderr
+    assert not any(ch in shown for ch in "\x00\x1b\t"), shown
