@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".flux2-installed"
+PEER_SDK = "blackforest==0.1.3"
 
 
 def _venv_python() -> Path:
@@ -26,7 +27,8 @@ def _venv_python() -> Path:
 
 
 def _wanted_stamp() -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = (ROOT / "pyproject.toml").read_bytes() + PEER_SDK.encode()
+    return hashlib.sha256(wanted).hexdigest()
 
 
 def _in_venv() -> bool:
@@ -49,6 +51,14 @@ def install() -> Path:
         )
         subprocess.run(
             [str(python), "-m", "pip", "install", *quiet, "-e", f"{ROOT}[dev]"],
+            check=True,
+        )
+        # BFL's own SDK, run unmodified against the emulator by the tests and measured as a
+        # peer by scripts/bench. Installed without its dependencies: it pins pillow==10.4.0,
+        # which would hold the project's Pillow back; what it needs (requests, pydantic)
+        # comes with the dev tools above.
+        subprocess.run(
+            [str(python), "-m", "pip", "install", *quiet, "--no-deps", PEER_SDK],
             check=True,
         )
         STAMP.write_text(wanted + "\n")
