@@ -247,18 +247,6 @@ def _check_text(name: str, value: str) -> None:
         ) from None
 
 
-def _assumed_side(model: registry.Model, name: str) -> int:
-    """The smallest the service may make side ``name`` when the caller leaves it out: the
-    spec's default when it is a size, else the spec's minimum (a default of 0 means "the model
-    chooses", which is never smaller than the minimum)."""
-    param = model.params.get(name)
-    default = param.default if param is not None else None
-    if isinstance(default, int) and not isinstance(default, bool) and default > 0:
-        return default
-    minimum = param.minimum if param is not None else None
-    return max(1, math.ceil(minimum)) if minimum is not None else 1
-
-
 def _check_output_size(model: registry.Model, chosen: Mapping[str, Any]) -> None:
     for name in _SIZE_PARAMS:
         value = chosen.get(name)
@@ -278,10 +266,10 @@ def _check_output_size(model: registry.Model, chosen: Mapping[str, Any]) -> None
         return
     # An error: cost grows per megapixel [doc], BFL's own SDK refuses it [doc], and a size the
     # service cannot produce is better refused here than billed or half-served. A side given
-    # alone is held against the smallest the other side can be, so no single side can exceed
-    # what 4 MP allows either.
+    # alone is held to a square: where the service takes the other side from is not documented
+    # (the spec's default of 0 means "the model chooses"), and a square is how the emulator
+    # renders it and how estimate() prices it.
     given = "width" if isinstance(width, int) else "height"
-    other = "height" if given == "width" else "width"
     side = width if isinstance(width, int) else height
     assert isinstance(side, int)
     if isinstance(width, int) and isinstance(height, int):
@@ -294,14 +282,13 @@ def _check_output_size(model: registry.Model, chosen: Mapping[str, Any]) -> None
             f"2048x2048) BFL documents as the output limit of {model.name!r}",
             param="width",
         )
-    least = _assumed_side(model, other)
-    most = MAX_OUTPUT_PIXELS // least
+    most = math.isqrt(MAX_OUTPUT_PIXELS)
     if side > most:
         raise InputError(
-            f"{given}={_shown_int(side)} is more than the 4 MP ({MAX_OUTPUT_PIXELS} pixels) BFL "
-            f"documents as the output limit of {model.name!r} allows even with the smallest "
-            f"{other} ({least}): {given} must be at most {most}; give both sides, e.g. "
-            "width=2048, height=2048",
+            f"{given}={_shown_int(side)} given alone is held to a square, and more than "
+            f"{most}x{most} is more than the 4 MP ({MAX_OUTPUT_PIXELS} pixels) BFL documents as "
+            f"the output limit of {model.name!r}: {given} must be at most {most}, or give both "
+            "sides, e.g. width=4096, height=1024",
             param=given,
         )
 

@@ -38,6 +38,8 @@ def png(width: int, height: int) -> bytes:
         {"model": "max", "width": 2048, "height": 1024},
         {"model": "pro", "images": [png(512, 512), png(1024, 1024)]},
         {"model": "klein-9b", "width": 512, "height": 512, "images": [png(1536, 1024)]},
+        {"model": "flex", "width": 2048},
+        {"model": "klein-4b", "height": 1536},
     ],
 )
 def test_the_estimate_is_what_the_submission_is_charged(
@@ -49,3 +51,12 @@ def test_the_estimate_is_what_the_submission_is_charged(
     assert estimate.output_mp == task.output_mp
     assert estimate.input_mp == task.input_mp
     assert estimate.url.startswith(client.base_url)
+
+
+def test_a_side_alone_the_service_would_refuse_is_refused_before_sending(
+    client: flux2.Client,
+) -> None:
+    with pytest.raises(flux2.InputError, match="at most 2048"):
+        client.estimate("a lighthouse", model="flex", width=4096)
+    with pytest.raises(flux2.InputError, match="at most 2048"):
+        client.submit("a lighthouse", model="flex", width=4096)
