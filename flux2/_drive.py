@@ -8,13 +8,25 @@ foreign exception leaving a flow becomes a :class:`flux2.Flux2Error`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any, Generic, TypeVar
 
 import httpx
 
 from . import _downloading, _flows
-from ._transfer import Acquire, Action, Cancelled, Close, Context, Flow, Open, Read, Sleep
+from ._transfer import (
+    Acquire,
+    Action,
+    Blocking,
+    Cancelled,
+    Close,
+    Context,
+    Flow,
+    Open,
+    Read,
+    Sleep,
+)
 from .downloads import Sink
 
 T = TypeVar("T")
@@ -112,10 +124,27 @@ async def _aperform(http: httpx.AsyncClient, action: Action, clock: Any) -> Any:
         return await clock.asleep(action.seconds)
     if isinstance(action, Acquire):
         return await action.slots.acquire()
+    if isinstance(action, Blocking):
+        return await _in_thread(action)
     import inspect
 
     outcome = action.callback(*action.args)
     return (await outcome) if inspect.isawaitable(outcome) else outcome
+
+
+async def _in_thread(action: Blocking) -> Any:
+    """``action`` in a worker thread. A cancellation waits for it to end first: the flow's
+    clean-up (removing a half-written file) must not race file work still running."""
+    import asyncio
+
+    done = asyncio.get_running_loop().run_in_executor(None, action.callback, *action.args)
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        while not done.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait((done,))
+        raise
 
 
 def limits(max_concurrency: int) -> httpx.Limits:
