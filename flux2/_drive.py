@@ -9,6 +9,7 @@ foreign exception leaving a flow becomes a :class:`flux2.Flux2Error`.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from typing import Any, Generic, TypeVar
 
@@ -75,6 +76,8 @@ def run(flow: Flow[T], http: httpx.Client, clock: Any, cancel: threading.Event |
 
 async def arun(flow: Flow[T], http: httpx.AsyncClient, clock: Any) -> T:
     """Drive ``flow`` with awaited I/O."""
+    if "sniffio" not in sys.modules:
+        _note_missing_sniffio()
     driver = Driver(flow)
     while (action := driver.next()) is not None:
         try:
@@ -83,6 +86,16 @@ async def arun(flow: Flow[T], http: httpx.AsyncClient, clock: Any) -> T:
             driver.error = exc
     result: T = driver.result
     return result
+
+
+def _note_missing_sniffio() -> None:
+    # httpcore imports sniffio afresh on every async request and lock; without it installed,
+    # each attempt searches all of sys.path again (a fifth of an async batch's CPU). A None
+    # entry is how Python itself records a module as absent: the same ImportError, at once.
+    import importlib.util
+
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 def _perform(http: httpx.Client, action: Action, clock: Any, cancel: threading.Event | None) -> Any:
