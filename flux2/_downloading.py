@@ -4,6 +4,7 @@ checked for length and format, at most ``max_download_bytes`` (decoded) within
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from ._boundary import describe
 from ._flows import longest, transport_error
 from ._logging import redact_url
 from ._transfer import (
+    Blocking,
     Context,
     Flow,
     Open,
@@ -35,9 +37,20 @@ def download(ctx: Context, url: str, sink: Sink, *, expires_at: float | None) ->
     decisions.HostPolicy.check_download_url(url)
     try:
         yield from _download(ctx, url, sink, expires_at)
-    except BaseException:
+    except GeneratorExit:  # closed unfinished: no more actions can be performed
         sink.abort()
         raise
+    except BaseException:
+        yield from _on(sink, sink.abort)
+        raise
+
+
+def _on(sink: Sink, method: Callable[..., None], *args: Any) -> Flow[None]:
+    """Call a method of ``sink``, as an action of its own when it may block."""
+    if sink.blocking:
+        yield Blocking(method, *args)
+    else:
+        method(*args)
 
 
 def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> Flow[None]:
@@ -54,7 +67,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
             response = opened.response
             assert response is not None
             if response.is_success:
-                sink.begin(response.headers.get("content-type"))
+                yield from _on(sink, sink.begin, response.headers.get("content-type"))
             content = yield from read_body(
                 ctx,
                 opened,
@@ -87,7 +100,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
             found = _incomplete(opened)
             if found is None:
                 try:
-                    sink.finish()
+                    yield from _on(sink, sink.finish)
                 except NotAnImageError as exc:
                     raise DownloadError(
                         f"{shown}: {exc}", status_code=response.status_code, method="GET", url=shown
@@ -95,7 +108,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
                 return
             fault, problem = httpx.ReadError(found), found
         # A 2xx body that broke off or came short: tried again like any read.
-        sink.abort()
+        yield from _on(sink, sink.abort)
         delay = ctx.retry.delay_for_error("GET", fault, attempt, ctx.rng)
         if (
             yield from pause(

@@ -8,6 +8,8 @@ foreign exception leaving a flow becomes a :class:`flux2.Flux2Error`.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 from typing import Any, Generic, TypeVar
 
@@ -15,7 +17,18 @@ import httpx
 
 from . import _downloading
 from ._boundary import as_flux2_error
-from ._transfer import Acquire, Action, Cancelled, Close, Context, Flow, Open, Read, Sleep
+from ._transfer import (
+    Acquire,
+    Action,
+    Blocking,
+    Cancelled,
+    Close,
+    Context,
+    Flow,
+    Open,
+    Read,
+    Sleep,
+)
 from .downloads import Sink
 
 T = TypeVar("T")
@@ -64,6 +77,8 @@ def run(flow: Flow[T], http: httpx.Client, clock: Any, cancel: threading.Event |
 
 async def arun(flow: Flow[T], http: httpx.AsyncClient, clock: Any) -> T:
     """Drive ``flow`` with awaited I/O."""
+    if "sniffio" not in sys.modules:
+        _note_missing_sniffio()
     driver = Driver(flow)
     while (action := driver.next()) is not None:
         try:
@@ -72,6 +87,16 @@ async def arun(flow: Flow[T], http: httpx.AsyncClient, clock: Any) -> T:
             driver.error = exc
     result: T = driver.result
     return result
+
+
+def _note_missing_sniffio() -> None:
+    # httpcore imports sniffio afresh on every async request and lock; without it installed,
+    # each attempt searches all of sys.path again (a fifth of an async batch's CPU). A None
+    # entry is how Python itself records a module as absent: the same ImportError, at once.
+    import importlib.util
+
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 def _perform(http: httpx.Client, action: Action, clock: Any, cancel: threading.Event | None) -> Any:
@@ -113,10 +138,27 @@ async def _aperform(http: httpx.AsyncClient, action: Action, clock: Any) -> Any:
         return await clock.asleep(action.seconds)
     if isinstance(action, Acquire):
         return await action.slots.acquire()
+    if isinstance(action, Blocking):
+        return await _in_thread(action)
     import inspect
 
     outcome = action.callback(*action.args)
     return (await outcome) if inspect.isawaitable(outcome) else outcome
+
+
+async def _in_thread(action: Blocking) -> Any:
+    """``action`` in a worker thread. A cancellation waits for it to end first: the flow's
+    clean-up (removing a half-written file) must not race file work still running."""
+    import asyncio
+
+    done = asyncio.get_running_loop().run_in_executor(None, action.callback, *action.args)
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        while not done.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait((done,))
+        raise
 
 
 def limits(max_concurrency: int) -> httpx.Limits:

@@ -87,6 +87,17 @@ class Notify:
         self.args = args
 
 
+class Blocking:
+    """Call ``callback(*args)``, which may block on the file system: inline for the blocking
+    client, in a worker thread for the async one, so its event loop never waits on a disk."""
+
+    __slots__ = ("args", "callback")
+
+    def __init__(self, callback: Callable[..., Any], *args: Any) -> None:
+        self.callback = callback
+        self.args = args
+
+
 class Acquire:
     """Wait for one of ``slots`` (a client's limit on tasks in flight); released by the flow."""
 
@@ -96,7 +107,7 @@ class Acquire:
         self.slots = slots
 
 
-Action = Open | Read | Close | Sleep | Notify | Acquire
+Action = Open | Read | Close | Sleep | Notify | Blocking | Acquire
 Flow = Generator[Action, Any, T]
 
 
@@ -307,6 +318,16 @@ def open_following(ctx: Context, request: httpx.Request, *, key: bool) -> Flow[O
     return opened
 
 
+# A sink that blocks (a file) gets the body in batches of about this size, each one action: few
+# enough hand-offs to a worker thread, and a bounded amount held in memory.
+WRITE_BATCH: Final = 1 << 20
+
+
+def _write_all(sink: Sink, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        sink.write(chunk)
+
+
 def read_body(
     ctx: Context, opened: Open, into: Sink | None, *, limit: int, deadline: float | None
 ) -> Flow[bytes]:
@@ -319,6 +340,9 @@ def read_body(
     url = redact_url(opened.request.url)
     kept = bytearray()
     received = 0
+    batch: list[bytes] = []
+    batched = 0
+    offload = into is not None and into.blocking
     try:
         while chunk := (yield Read(opened)):
             received += len(chunk)
@@ -337,10 +361,16 @@ def read_body(
                     method=opened.request.method,
                     url=url,
                 )
-            if into is not None:
+            if into is None:
+                kept += chunk
+            elif not offload:
                 into.write(chunk)
             else:
-                kept += chunk
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= WRITE_BATCH:
+                    yield Blocking(_write_all, into, batch)
+                    batch, batched = [], 0
     except httpx.DecodingError as exc:
         yield Close(opened)
         raise UnreadableBody(f"its encoding is broken ({exc})") from None
@@ -350,6 +380,9 @@ def read_body(
         yield Close(opened)
         raise
     yield Close(opened)
+    if batch:
+        assert into is not None
+        yield Blocking(_write_all, into, batch)
     return bytes(kept)
 
 
@@ -427,6 +460,7 @@ __all__ = [
     "Acquire",
     "Action",
     "Answer",
+    "Blocking",
     "Cancelled",
     "Close",
     "Context",

@@ -16,7 +16,7 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Final, Protocol
+from typing import IO, ClassVar, Final, Protocol
 from urllib.parse import unquote_plus
 
 from ._logging import logger
@@ -33,7 +33,13 @@ class NotAnImageError(Exception):
 
 
 class Sink(Protocol):
-    """Receives one download attempt; may be restarted after :meth:`abort`."""
+    """Receives one download attempt; may be restarted after :meth:`abort`.
+
+    A sink whose methods may block (on a disk) says so in ``blocking``: the async client then
+    calls them from a worker thread, one at a time, never two at once.
+    """
+
+    blocking: ClassVar[bool]
 
     def begin(self, content_type: str | None) -> None: ...
 
@@ -81,6 +87,8 @@ def _shown_type(content_type: str | None) -> str:
 class MemorySink(_Sniffing):
     """Collects a download in memory."""
 
+    blocking: ClassVar[bool] = False
+
     def __init__(self) -> None:
         super().__init__()
         self._buffer = io.BytesIO()
@@ -112,6 +120,8 @@ class FileSink(_Sniffing):
     is made a safe file name and the final path is checked to lie inside the directory.
     """
 
+    blocking: ClassVar[bool] = True
+
     def __init__(self, target: str | os.PathLike[str], *, stem: str) -> None:
         super().__init__()
         try:
@@ -130,6 +140,8 @@ class FileSink(_Sniffing):
         self._file: IO[bytes] | None = None
         self._temp: Path | None = None
         self._final: Path | None = None
+        self._written = 0
+        self._flushed = 0
 
     @property
     def path(self) -> Path:
@@ -151,11 +163,19 @@ class FileSink(_Sniffing):
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         self._temp = temp
         self._file = os.fdopen(fd, "wb")
+        self._written = self._flushed = 0
 
     def write(self, chunk: bytes) -> None:
         assert self._file is not None, "begin() first"
         self._see(chunk)
         self._file.write(chunk)
+        self._written += len(chunk)
+        if _START_WRITEBACK is not None and self._written - self._flushed >= WRITEBACK_BYTES:
+            # Hands what was written so far to the disk now, without waiting for it, so the
+            # fsync that makes the file durable has only the tail left to flush.
+            self._file.flush()
+            _START_WRITEBACK(self._file.fileno(), self._flushed, self._written - self._flushed)
+            self._flushed = self._written
 
     def finish(self) -> None:
         assert self._file is not None, "begin() first"
@@ -163,7 +183,7 @@ class FileSink(_Sniffing):
         try:
             fmt, ext = self._format()
             self._file.flush()
-            os.fsync(self._file.fileno())
+            _sync_data(self._file.fileno())
             self._file.close()
             if self._is_dir:
                 final = path_inside(self._target, f"{self._stem}{ext}")
@@ -198,6 +218,22 @@ class FileSink(_Sniffing):
             raise
         self.finish()
         return self.path
+
+
+# How much a FileSink writes between two requests to start writeback.
+WRITEBACK_BYTES: Final = 8 << 20
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    # On Linux, DONTNEED starts writeback of the range's dirty pages without waiting for it
+    # (and drops its pages from the cache once they are clean).
+    with contextlib.suppress(OSError):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+_START_WRITEBACK: Final = _start_writeback if hasattr(os, "posix_fadvise") else None
+# The data and the size, which is what a file read back after a crash needs; not the times.
+_sync_data: Final = getattr(os, "fdatasync", os.fsync)
 
 
 # File name suffixes of each image format flux2 can tell (``inputs.sniff_image_format``),
