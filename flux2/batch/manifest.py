@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from flux2._logging import REDACTED, redact_url
+from flux2._logging import REDACTED, redact_known, redact_url
 from flux2.errors import InputError
 from flux2.types import Task
 
@@ -154,7 +154,8 @@ class Manifest:
         return value
 
     def scrub(self, text: str) -> str:
-        """``text`` without this manifest's secrets and without URL signatures."""
+        """``text`` without this manifest's secrets, the secrets known to the process (the API
+        key, webhook secrets) and URL signatures."""
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         return scrub_signatures(text)
@@ -171,8 +172,9 @@ def secret_values(params: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def scrub_signatures(text: str) -> str:
-    """``text`` with the access-granting query values of URLs (``sig=``...) replaced."""
-    text = _URL.sub(_redact_url_match, text)
+    """``text`` with the secrets known to the process (the API key, webhook secrets) and the
+    access-granting query values of URLs (``sig=``...) replaced."""
+    text = _URL.sub(_redact_url_match, redact_known(text))
     return _LOOSE_SIGNATURE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
 
 
