@@ -94,12 +94,30 @@ _FIELD_SECRET = re.compile(
 )
 
 
-def redact_text(text: str) -> str:
-    """``text`` with known secrets, secret query values and credential fields replaced."""
+def redact_known(text: str) -> str:
+    """``text`` with every secret given to :func:`remember_secret` replaced by ``***``."""
     with _secrets_lock:
         known = [secret for secret in _KNOWN_SECRETS if secret in text]
     for secret in sorted(known, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_data(value: Any) -> Any:
+    """``value`` (a decoded JSON body) with known secrets and secret query values removed
+    from every string in it, keys included; other values are kept as they are."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
+
+
+def redact_text(text: str) -> str:
+    """``text`` with known secrets, secret query values and credential fields replaced."""
+    text = redact_known(text)
     text = _QUERY_SECRET.sub(lambda m: f"{m['lead']}{m['name']}={REDACTED}", text)
     return _FIELD_SECRET.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
 

@@ -12,7 +12,8 @@ of the facade's money rules.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 import httpx
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from .decisions import HostPolicy
 
 __all__ = ["LowLevelClient", "lowlevel_client"]
+
+Keyed: TypeAlias = Callable[[httpx.Request], httpx.Request]
 
 
 @attrs.define(repr=False)
@@ -48,36 +51,82 @@ class LowLevelClient(AuthenticatedClient):
         return f"LowLevelClient(base_url={self._base_url!r})"
 
     def _httpx_options(self) -> dict[str, Any]:
-        # The key joins the headers of the httpx client only, never this object's settings,
-        # so that copies (with_headers, with_timeout) and reprs do not carry it around.
+        # The key is in no settings of the httpx client: it is put on a copy of each request
+        # as the request reaches the transport (see _keyed), so that the request httpx hands
+        # to its exceptions and responses, copies of this object and reprs do not carry it.
         return {
             "base_url": self._base_url,
             "cookies": self._cookies,
-            "headers": {**self._headers, self.auth_header_name: self.token},
+            "headers": self._headers,
             "timeout": self._timeout,
             "verify": self._verify_ssl,
             "follow_redirects": self._follow_redirects,
             **self._httpx_args,
         }
 
-    def _check(self, request: httpx.Request) -> None:
-        if self.auth_header_name in request.headers:
-            self._hosts.check_api_url(str(request.url), what="a low-level request")
-
-    async def _acheck(self, request: httpx.Request) -> None:
-        self._check(request)
+    def _keyed(self, request: httpx.Request) -> httpx.Request:
+        """A copy of ``request`` with the key, if its host may see the key (every request
+        reaches here, a redirect's included)."""
+        self._hosts.check_api_url(str(request.url), what="a low-level request")
+        headers = request.headers.copy()
+        headers[self.auth_header_name] = self.token
+        return httpx.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
 
     def get_httpx_client(self) -> httpx.Client:
         if self._client is None:
-            hooks = {"request": [self._check]}
-            self._client = httpx.Client(**self._httpx_options(), event_hooks=hooks)
+            self._client = _KeyingClient(keyed=self._keyed, **self._httpx_options())
         return self._client
 
     def get_async_httpx_client(self) -> httpx.AsyncClient:
         if self._async_client is None:
-            hooks = {"request": [self._acheck]}
-            self._async_client = httpx.AsyncClient(**self._httpx_options(), event_hooks=hooks)
+            self._async_client = _AsyncKeyingClient(keyed=self._keyed, **self._httpx_options())
         return self._async_client
+
+
+class _Keying(httpx.BaseTransport):
+    def __init__(self, inner: httpx.BaseTransport, keyed: Keyed) -> None:
+        self._inner, self._keyed = inner, keyed
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(self._keyed(request))
+
+
+class _AsyncKeying(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, keyed: Keyed) -> None:
+        self._inner, self._keyed = inner, keyed
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(self._keyed(request))
+
+
+class _KeyingClient(httpx.Client):
+    """An httpx client whose every transport (proxies from the environment included) sends
+    a keyed copy of each request: httpx attaches the request it holds, the one without the
+    key, to the errors it raises (``request_context``)."""
+
+    def __init__(self, *, keyed: Keyed, **options: Any) -> None:
+        super().__init__(**options)
+        self._keyed = keyed
+
+    def _transport_for_url(self, url: httpx.URL) -> httpx.BaseTransport:
+        return _Keying(super()._transport_for_url(url), self._keyed)
+
+
+class _AsyncKeyingClient(httpx.AsyncClient):
+    """:class:`_KeyingClient` for asyncio."""
+
+    def __init__(self, *, keyed: Keyed, **options: Any) -> None:
+        super().__init__(**options)
+        self._keyed = keyed
+
+    def _transport_for_url(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+        return _AsyncKeying(super()._transport_for_url(url), self._keyed)
 
 
 def lowlevel_client(ctx: Context) -> LowLevelClient:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,6 +71,13 @@ class Task:
     @classmethod
     def from_polling_url(cls, polling_url: str, *, model: str | None = None) -> Task:
         """A task from its polling URL alone (the id is its ``id`` query parameter)."""
+        if not isinstance(polling_url, str):
+            raise InputError(
+                f"a polling URL must be a string, got {type(polling_url).__name__}",
+                param="polling_url",
+            )
+        if model is not None and not isinstance(model, str):
+            raise InputError(f"a model must be a string, got {type(model).__name__}", param="model")
         try:
             ids = parse_qs(urlsplit(polling_url).query).get("id")
         except ValueError:  # an unclosed IPv6 bracket, say
@@ -87,11 +95,43 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Task:
-        """The task that :meth:`to_dict` wrote (unknown keys are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(data.get("id"), str):
-            raise InputError("a task needs an 'id' string", param="id")
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """The task that :meth:`to_dict` wrote (unknown keys are ignored).
+
+        Anything else (a task stored by hand, or a file edited since) is an
+        :class:`~flux2.InputError` saying which field is wrong."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"a task must be a mapping, got {type(data).__name__}", param="task")
+        fields = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+        if not isinstance(fields.get("id"), str) or not fields["id"]:
+            raise InputError("a task needs a non-empty 'id' string", param="id")
+        for name, value in fields.items():
+            if value is None or name == "id":
+                continue
+            if name in _TASK_TEXT_FIELDS and not isinstance(value, str):
+                raise InputError(
+                    f"a task's {name!r} must be a string, got {type(value).__name__}", param=name
+                )
+            if name not in _TASK_TEXT_FIELDS and not _is_finite_number(value):
+                raise InputError(
+                    f"a task's {name!r} must be a finite number, got {_shown(value)}", param=name
+                )
+        return cls(**fields)
+
+
+_TASK_TEXT_FIELDS = frozenset({"id", "polling_url", "model", "webhook_url"})
+
+
+def _is_finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _shown(value: object) -> str:
+    return repr(value)[:40] if isinstance(value, str) else type(value).__name__
 
 
 def _redacted_url(url: str | None) -> str | None:

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from flux2._logging import REDACTED, redact_url
+from flux2._logging import REDACTED, redact_known, redact_url
 from flux2.errors import InputError
 from flux2.types import Task
 
@@ -78,6 +78,16 @@ class ItemState(Labelled):
     error: str | None = None
     error_type: str | None = None
     line: int | None = None
+    pending: bool = False
+    """The last ``submitting`` record has no answer (``submitted`` or ``rejected``) after it."""
+    lost: bool = False
+    """An earlier ``submitting`` record was followed by another one before any answer."""
+
+    @property
+    def unanswered(self) -> bool:
+        """Whether a submission may have created (and billed) a task nobody knows the id of,
+        whatever else the records say."""
+        return self.pending or self.lost
 
 
 class Manifest:
@@ -154,7 +164,8 @@ class Manifest:
         return value
 
     def scrub(self, text: str) -> str:
-        """``text`` without this manifest's secrets and without URL signatures."""
+        """``text`` without this manifest's secrets, the secrets known to the process (the API
+        key, webhook secrets) and URL signatures."""
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         return scrub_signatures(text)
@@ -171,8 +182,9 @@ def secret_values(params: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def scrub_signatures(text: str) -> str:
-    """``text`` with the access-granting query values of URLs (``sig=``...) replaced."""
-    text = _URL.sub(_redact_url_match, text)
+    """``text`` with the secrets known to the process (the API key, webhook secrets) and the
+    access-granting query values of URLs (``sig=``...) replaced."""
+    text = _URL.sub(_redact_url_match, redact_known(text))
     return _LOOSE_SIGNATURE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
 
 
@@ -209,39 +221,65 @@ def _plain_name(value: object) -> str | None:
     return None
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _task(value: object) -> Task | None:
+    try:
+        return Task.from_dict(value)  # type: ignore[arg-type]  # checked there
+    except InputError:
+        return None
+
+
 def _apply(state: ItemState, record: Mapping[str, Any]) -> None:
+    """Apply one record to ``state``. The manifest is a file anyone can edit: a record that
+    cannot be read (a task that is no task, a file name that is no plain name) changes
+    nothing, so the item is handled as if the record were absent, and a field of the wrong
+    type counts as missing."""
     event = record.get("event")
-    if isinstance(record.get("index"), int):
+    task = _task(record.get("task")) if event == "submitted" else None
+    file = _plain_name(record.get("file")) if event == "done" else None
+    if (event == "submitted" and task is None) or (event == "done" and file is None):
+        return
+    if _whole(record.get("index")) is not None:
         state.index = record["index"]
-    if isinstance(record.get("line"), int):
+    if _whole(record.get("line")) is not None:
         state.line = record["line"]
     if event == "submitting":
         params = record.get("params")
         if isinstance(params, dict):
             state.params = params
+        state.lost = state.lost or state.pending
+        state.pending = True
         if state.phase in ("new", "rejected", "failed"):
             # A new submission: until its answer is recorded, it may or may not exist.
             state.phase = "submitting"
             state.task = None
             state.error = state.error_type = None
-    elif event == "submitted":
-        with contextlib.suppress(InputError, TypeError):
-            state.task = Task.from_dict(record.get("task") or {})
-        if state.task is not None:
-            state.phase = "submitted"
-            state.model = state.task.model
-            state.cost = state.task.cost
+    elif event == "submitted" and task is not None:
+        state.pending = False
+        state.task = task
+        state.phase = "submitted"
+        state.model = task.model
+        state.cost = task.cost
     elif event == "done":
         state.phase = "done"
-        state.file = _plain_name(record.get("file"))
-        state.seed = record.get("seed")
+        state.file = file
+        state.seed = _whole(record.get("seed"))
         state.error = state.error_type = None
     elif event == "failed":
-        state.error = record.get("error")
-        state.error_type = record.get("error_type")
-        if record.get("final"):
+        state.error = _text(record.get("error"))
+        state.error_type = _text(record.get("error_type"))
+        if record.get("final") is True:
             state.phase = "failed"
     elif event in ("rejected", "uncertain"):
         state.phase = event
-        state.error = record.get("error")
-        state.error_type = record.get("error_type")
+        state.error = _text(record.get("error"))
+        state.error_type = _text(record.get("error_type"))
+        if event == "rejected":
+            state.pending = False

@@ -18,8 +18,16 @@ last record        what a run does with the item
 ``failed`` (final) nothing, unless ``retry_failed``: the task ended without an image
                    (moderated, failed, unknown, result expired); a new submission is a new,
                    paid task
-``done``           nothing, while its image file is there
+``done``           nothing, while its image file is there; once the file is gone, waits for
+                   its task again if the task is known, else as ``submitting``
 =================  ==========================================================================
+
+Above every row: an item with a ``submitting`` record and no answer to it (no ``submitted``
+naming its task, no ``rejected`` proving no task was created) is never submitted again
+without ``resubmit_uncertain``, whatever records follow (a ``done`` whose file is gone, an
+unreadable record, a hand-edited line). A ``rejected`` answers only the submission just before
+it: an earlier one that never got an answer keeps the item uncertain.
+A record that cannot be read counts as absent.
 
 After a submit fails, :func:`submit_outcome` decides between ``rejected`` and ``uncertain``:
 only an answer that proves no task was created counts as a refusal.
@@ -53,13 +61,14 @@ def next_action(
     phase = state.phase
     if phase == "done" and image_exists:
         return "skip-done"
-    if phase in ("submitting", "uncertain"):
-        return "submit" if resubmit_uncertain else "skip-uncertain"
     if phase == "failed":
         return "submit" if retry_failed else "skip-failed"
-    if state.task is not None:
+    uncertain = phase in ("submitting", "uncertain")
+    if not uncertain and state.task is not None:
         # Submitted (or done, with its file gone): the task exists; fetch it again.
         return "wait"
+    if uncertain or state.unanswered:
+        return "submit" if resubmit_uncertain else "skip-uncertain"
     return "submit"
 
 

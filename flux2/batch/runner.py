@@ -172,8 +172,9 @@ class _Run:
             self.emit(BatchEvent("skipped", item, state))
             return
         if action == "skip-uncertain":
+            if state.phase != "uncertain" or not state.error:
+                state.error = _IN_FLIGHT_BEFORE
             state.phase = "uncertain"
-            state.error = state.error or _IN_FLIGHT_BEFORE
             self.summary.uncertain.append(state)
             self.emit(BatchEvent("skipped", item, state))
             return

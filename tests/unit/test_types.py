@@ -134,3 +134,32 @@ print(errors)
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [1],
+        "abc",
+        {"id": 5},
+        {"id": ""},
+        {"id": "a", "cost": "x"},
+        {"id": "a", "cost": 1 * 10**400},
+        {"id": "a", "cost": float("nan")},
+        {"id": "a", "cost": float("inf")},
+        {"id": "a", "cost": True},
+        {"id": "a", "submitted_at": [1]},
+        {"id": "a", "polling_url": 5},
+        {"id": "a", "model": {"x": 1}},
+    ],
+)
+def test_a_task_from_anything_but_what_to_dict_wrote_is_an_input_error(data: object) -> None:
+    with pytest.raises(flux2.InputError):
+        flux2.Task.from_dict(data)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("url", [5, None, b"https://api.bfl.ai/v1/get_result?id=a", ["x"]])
+def test_a_polling_url_that_is_not_a_string_is_an_input_error(url: object) -> None:
+    with pytest.raises(flux2.InputError, match="must be a string"):
+        flux2.Task.from_polling_url(url)  # type: ignore[arg-type]
