@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,37 @@ def test_a_submission_whose_answer_cannot_be_read_is_uncertain(
     api.submit_replies = [answer]
     with pytest.raises(flux2.SubmissionUncertainError, match="may have been created and billed"):
         run("submit", "a fox")
+    assert len(api.submissions()) == 1
+
+
+def huge_cost(request: httpx.Request) -> httpx.Response:
+    body = b'{"id": "t-7", "polling_url": "%s/v1/get_result?id=t-7", "cost": 1%s}' % (
+        REGION.encode(),
+        b"0" * 400,
+    )
+    return httpx.Response(200, content=body, headers=JSON)
+
+
+def test_a_billed_answer_that_is_no_task_is_uncertain_and_names_the_task(
+    run: Runner, api: FakeBFL
+) -> None:
+    api.submit_replies = [huge_cost]
+    with pytest.raises(flux2.SubmissionUncertainError, match="OverflowError") as caught:
+        run("submit", "a fox")
+    assert "'t-7'" in str(caught.value)
+    assert f"{REGION}/v1/get_result?id=t-7" in str(caught.value)
+
+
+def test_a_strict_warning_made_an_error_on_a_billed_answer_is_uncertain(
+    run: Runner, api: FakeBFL
+) -> None:
+    run.client = run.client.with_options(strict=True)
+    reply = {"id": "t-8", "polling_url": f"{REGION}/v1/get_result?id=t-8", "cost": "abc"}
+    api.submit_replies = [httpx.Response(200, json=reply)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", flux2.conformance.Flux2ConformanceWarning)
+        with pytest.raises(flux2.SubmissionUncertainError, match="'t-8'"):
+            run("submit", "a fox")
     assert len(api.submissions()) == 1
 
 
