@@ -4,11 +4,14 @@ says what was wrong and what is allowed, before anything is sent. No I/O."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Iterable, Mapping
 from typing import Final
 from urllib.parse import urlsplit
+
+import httpx
 
 from ._logging import redact_url
 from .errors import InputError
@@ -131,7 +134,46 @@ def base_url(value: object, *, default: str) -> str:
         )
     if "@" in parts.netloc:
         raise InputError("base_url must not contain user:password@", param="base_url")
+    problem = url_problem(url)
+    if problem is not None:
+        raise InputError(
+            f"base_url must be {allowed}: {problem}; got {redact_url(url)!r}", param="base_url"
+        )
     return url
+
+
+def host_problem(host: str) -> str | None:
+    """What makes ``host`` (ASCII, as in a URL) no DNS name or IP address, else ``None``.
+    httpx accepts such hosts and the resolver fails on them only when connecting."""
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        return None
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    if not name or len(name) > 253:
+        return "a host name has 1 to 253 characters"
+    for label in name.split("."):
+        if not 1 <= len(label) <= 63:
+            return "each dot-separated label of a host name has 1 to 63 characters"
+        if label.lower().startswith("xn--"):
+            try:
+                decoded = label[4:].encode("ascii").decode("punycode")
+            except UnicodeError:
+                decoded = ""
+            if not decoded or decoded.isascii():
+                return f"{label!r} is not a valid IDNA label"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable for a request (httpx refuses it, or its host is no DNS
+    name), else ``None``."""
+    try:
+        host = httpx.URL(url).raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        return str(exc)
+    return host_problem(host) if host else "it names no host"
 
 
 def _plain_ascii(text: str) -> bool:

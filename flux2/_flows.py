@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import httpx
 
 from . import decisions
+from ._arguments import url_problem
 from ._boundary import as_flux2_error, describe
 from ._convert import WireError, credits_from_body, is_task_body, result_from_body, task_from_submit
 from ._logging import logger, redact_url
@@ -323,7 +324,7 @@ def poll_url(ctx: Context, task: Task) -> str:
 
 def get_result(ctx: Context, target: Task | str) -> Flow[TaskResult]:
     """Read a task's state once."""
-    task = as_task(target)
+    task = user_task(ctx, target)
     answer = yield from api_request(
         ctx, "GET", poll_url(ctx, task), path_template=RESULT_PATH, task_body_ok=True
     )
@@ -340,6 +341,21 @@ def as_task(target: Task | str) -> Task:
     if text.lower().startswith(("http://", "https://")):
         return Task.from_polling_url(text)
     return Task(id=text)
+
+
+def user_task(ctx: Context, target: Task | str) -> Task:
+    """:func:`as_task` for a task the caller gave: a polling URL that no request could use is
+    bad input (one the service sends is found unusable only when polled, and is not)."""
+    task = as_task(target)
+    if task.polling_url:
+        ctx.hosts.check_api_url(task.polling_url)
+    problem = task.polling_url and url_problem(task.polling_url)
+    if problem:
+        raise InputError(
+            f"not a usable polling URL: {redact_url(task.polling_url)!r} ({problem})",
+            param="task",
+        )
+    return task
 
 
 def _read_result(answer: Answer, task: Task) -> TaskResult:
@@ -507,7 +523,7 @@ def batch_item(
         yield Acquire(slots)
         try:
             if isinstance(item, Task):
-                task = item
+                task = user_task(ctx, item)
             else:
                 request = decisions.build_request(
                     **decisions.normalise_item(item, defaults, kinds=_GENERATE_MANY_ITEMS)

@@ -410,3 +410,35 @@ def test_saving_where_nothing_can_be_written_is_a_flux2_error(
         run.save(image, blocker / "inside" / "fox.png")
     with pytest.raises(flux2.InputError, match="path must be"):
         run.save(image, 5)
+
+
+# --- a URL the service sent is the service's fault, one the caller gave is bad input ---------
+
+
+def redirect_to(location: bytes) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: httpx.Response(302, headers=[(b"location", location)])
+
+
+def test_a_redirect_to_an_unusable_url_is_a_response_error(run: Runner, api: FakeBFL) -> None:
+    api.polls = [redirect_to(b"data:text/plain,hi")]
+    with pytest.raises(flux2.APIResponseValidationError, match="the service sent a URL"):
+        run("generate", "a fox")
+
+
+def test_a_polling_url_that_is_no_host_name_is_a_response_error(run: Runner, api: FakeBFL) -> None:
+    api.polling_base = "https://\uff21PI.bfl.ai"
+    with pytest.raises(flux2.APIResponseValidationError, match="the service sent a URL"):
+        run("generate", "a fox")
+    assert len(api.submissions()) == 1
+
+
+def test_an_unusable_url_the_caller_gives_is_bad_input(
+    run: Runner, api: FakeBFL, tmp_path: Path
+) -> None:
+    with pytest.raises(flux2.InputError, match="not a usable polling URL"):
+        run("wait", flux2.Task("t-1", polling_url="https://xn--.bfl.ai/v1/get_result?id=t-1"))
+    with pytest.raises(flux2.InputError, match="not a usable polling URL"):
+        run("get_result", "https://xn--.bfl.ai/v1/get_result?id=t-1")
+    with pytest.raises(flux2.InputError, match="not a usable result URL"):
+        run("download", "https://a..b/x.png", tmp_path)
+    assert api.requests == []
