@@ -72,6 +72,7 @@ class AsyncClient(BaseClient):
         max_response_bytes: int = _UNSET,
         max_download_bytes: int = _UNSET,
         download_timeout: float = _UNSET,
+        **unknown: Any,
     ) -> AsyncClient:
         """A copy of this client with some settings changed; as
         :meth:`flux2.Client.with_options`."""

@@ -282,7 +282,15 @@ class BaseClient:
 
     def _copy(self, call: Mapping[str, Any]) -> Self:
         """The copy ``with_options`` returns, from its arguments (``locals()``)."""
-        changes = {k: v for k, v in call.items() if k not in {"self", "__class__"}}
+        changes = {k: v for k, v in call.items() if k not in {"self", "__class__", "unknown"}}
+        if call.get("unknown"):
+            # Python's own TypeError would be the one non-flux2 error a call could raise.
+            unknown = sorted(call["unknown"])
+            raise InputError(
+                f"with_options() has no option {', '.join(map(repr, unknown))}; the options "
+                f"are {', '.join(sorted(changes))}",
+                param=unknown[0],
+            )
         limits = dataclasses.replace(
             self._limits,
             **{n: v for n, v in changes.items() if n in _LIMIT_NAMES and v is not _UNSET},
