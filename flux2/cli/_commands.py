@@ -22,6 +22,7 @@ from flux2 import (
     TaskTimeoutError,
     UntrustedHostError,
 )
+from flux2._arguments import url_problem
 from flux2.batch import format_credits
 from flux2.downloads import FORMAT_SUFFIXES, format_of_suffix
 
@@ -300,7 +301,10 @@ def _wait_and_save(
         message = outcome.message
         if task.id not in message:
             message = f"task {task.id}: {message}"
-        resume = _resume_hint(task, False, by_id=isinstance(exc, UntrustedHostError))
+        refused = isinstance(exc, UntrustedHostError) or (
+            task.polling_url is not None and url_problem(task.polling_url) is not None
+        )
+        resume = _resume_hint(task, False, by_id=refused)
         hints = [h for h in (outcome.hint, resume) if h]
         raise CommandFailed(message, FAILURE, "; ".join(hints)) from exc
 
