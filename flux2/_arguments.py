@@ -4,11 +4,14 @@ says what was wrong and what is allowed, before anything is sent. No I/O."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Iterable, Mapping
 from typing import Final
 from urllib.parse import urlsplit
+
+import httpx
 
 from ._logging import redact_url
 from .errors import InputError
@@ -75,6 +78,7 @@ def text(value: object, name: str, *, what: str) -> str:
 
 def host_names(value: object) -> tuple[str, ...]:
     """Trusted host names from a comma-separated str or an iterable of str."""
+    listed = isinstance(value, str)
     if isinstance(value, str):
         value = value.split(",")
     wrong = InputError(
@@ -87,7 +91,12 @@ def host_names(value: object) -> tuple[str, ...]:
     entries = list(value)
     if not all(isinstance(entry, str) for entry in entries):
         raise wrong
-    hosts = tuple(entry.strip() for entry in entries if entry.strip())
+    hosts = tuple(entry.strip() for entry in entries)
+    if listed:
+        # A comma at either end is a common slip in an environment variable; one in the
+        # middle ("a,,b") may have lost a name.
+        hosts = hosts[1:] if hosts[:1] == ("",) else hosts
+        hosts = hosts[:-1] if hosts[-1:] == ("",) else hosts
     for host in hosts:
         if not _plain_ascii(host):
             raise InputError(
@@ -96,7 +105,40 @@ def host_names(value: object) -> tuple[str, ...]:
                 "international names)",
                 param="trusted_hosts",
             )
+        problem = _trusted_entry_problem(host)
+        if problem is not None:
+            raise InputError(
+                f"trusted_hosts: {host!r} is not a host name, '.suffix', host:port, [IPv6] or "
+                f"URL: {problem}",
+                param="trusted_hosts",
+            )
     return hosts
+
+
+def _trusted_entry_problem(entry: str) -> str | None:
+    """What is wrong with one ``trusted_hosts`` entry, read as the host policy reads it."""
+    name = entry.lower()
+    if not name:
+        return "an empty entry"
+    if "://" in name:
+        try:
+            host = urlsplit(name).hostname
+        except ValueError as exc:
+            return str(exc)
+        return host_problem(host) if host else "the URL names no host"
+    if name.startswith("["):
+        inner, closed, _ = name[1:].partition("]")
+        return host_problem(f"[{inner}]") if closed and ":" in inner else "an unclosed [IPv6]"
+    if name.count(":") == 1:
+        name, _, port = name.partition(":")
+        if not port.isdigit():
+            return f"the port {port!r} is not a number"
+    if name.startswith("."):
+        name = name[1:].removesuffix(".")
+        if "." not in name:
+            # Every host under a top-level domain would get the key.
+            return f"'.{name}' would trust a whole top-level domain; name a domain under it"
+    return host_problem(name)
 
 
 def base_url(value: object, *, default: str) -> str:
@@ -131,7 +173,48 @@ def base_url(value: object, *, default: str) -> str:
         )
     if "@" in parts.netloc:
         raise InputError("base_url must not contain user:password@", param="base_url")
+    problem = url_problem(url)
+    if problem is not None:
+        raise InputError(
+            f"base_url must be {allowed}: {problem}; got {redact_url(url)!r}", param="base_url"
+        )
     return url
+
+
+def host_problem(host: str) -> str | None:
+    """What makes ``host`` (ASCII, as in a URL) no DNS name or IP address, else ``None``.
+    httpx accepts such hosts and the resolver fails on them only when connecting."""
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        return None
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    if not name or len(name) > 253:
+        return "a host name has 1 to 253 characters"
+    for label in name.split("."):
+        if not 1 <= len(label) <= 63:
+            return "each dot-separated label of a host name has 1 to 63 characters"
+        if not all(c.isascii() and (c.isalnum() or c in "-_") for c in label):
+            return "a host name has only letters, digits, '-' and '_' between its dots"
+        if label.lower().startswith("xn--"):
+            try:
+                decoded = label[4:].encode("ascii").decode("punycode")
+            except UnicodeError:
+                decoded = ""
+            if not decoded or decoded.isascii():
+                return f"{label!r} is not a valid IDNA label"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable for a request (httpx refuses it, or its host is no DNS
+    name), else ``None``."""
+    try:
+        host = httpx.URL(url).raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        return str(exc)
+    return host_problem(host) if host else "it names no host"
 
 
 def _plain_ascii(text: str) -> bool:

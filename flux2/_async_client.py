@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -71,6 +72,7 @@ class AsyncClient(BaseClient):
         max_response_bytes: int = _UNSET,
         max_download_bytes: int = _UNSET,
         download_timeout: float = _UNSET,
+        **unknown: Any,
     ) -> AsyncClient:
         """A copy of this client with some settings changed; as
         :meth:`flux2.Client.with_options`."""
@@ -183,22 +185,32 @@ class AsyncClient(BaseClient):
     ) -> AsyncIterator[BatchResult]:
         """Generate many images; an async iterator of :class:`flux2.BatchResult` in order of
         completion. As :meth:`flux2.Client.generate_many` (``on_submitted`` may be a
-        coroutine function)."""
-        flows = self._batch_flows(locals())
-        limit = asyncio.Semaphore(concurrency or self.max_concurrency)
+        coroutine function). A new item starts only when the next result is asked for, so an
+        iterator left unread starts no new task; at most ``concurrency`` are in flight."""
+        flows = iter(self._batch_flows(locals()))
+        width = concurrency or self.max_concurrency
+        running: set[asyncio.Future[BatchResult]] = set()
 
-        async def one(flow: Flow[BatchResult]) -> BatchResult:
-            async with limit:
-                return await self._run(flow)
+        def refill() -> None:
+            # Called only while the caller is asking for a result: a generator left suspended
+            # (the caller stopped reading without closing it) starts no new, billed task.
+            for flow in itertools.islice(flows, width - len(running)):
+                running.add(asyncio.ensure_future(self._run(flow)))
 
-        pending = [asyncio.ensure_future(one(flow)) for flow in flows]
         try:
-            for next_done in asyncio.as_completed(pending):
-                yield await next_done
+            refill()
+            while running:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    running.discard(future)
+                    yield future.result()
+                    refill()
         finally:
-            for future in pending:
+            for future in running:
                 future.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*running, return_exceptions=True)
+            for flow in flows:
+                flow.close()
 
     # -- internals ------------------------------------------------------------------------
 

@@ -282,7 +282,15 @@ class BaseClient:
 
     def _copy(self, call: Mapping[str, Any]) -> Self:
         """The copy ``with_options`` returns, from its arguments (``locals()``)."""
-        changes = {k: v for k, v in call.items() if k not in {"self", "__class__"}}
+        changes = {k: v for k, v in call.items() if k not in {"self", "__class__", "unknown"}}
+        if call.get("unknown"):
+            # Python's own TypeError would be the one non-flux2 error a call could raise.
+            unknown = sorted(call["unknown"])
+            raise InputError(
+                f"with_options() has no option {', '.join(map(repr, unknown))}; the options "
+                f"are {', '.join(sorted(changes))}",
+                param=unknown[0],
+            )
         limits = dataclasses.replace(
             self._limits,
             **{n: v for n, v in changes.items() if n in _LIMIT_NAMES and v is not _UNSET},
@@ -455,7 +463,11 @@ class BaseClient:
     ) -> Flow[GeneratedImage]:
         self._check_call({"timeout": timeout, "on_progress": on_progress})
         return _flows.wait(
-            self._ctx, task, timeout=timeout, on_progress=on_progress, downloader=self._downloader
+            self._ctx,
+            _flows.user_task(self._ctx, task),
+            timeout=timeout,
+            on_progress=on_progress,
+            downloader=self._downloader,
         )
 
     def _batch_flows(self, call: Mapping[str, Any]) -> list[Flow[BatchResult]]:
@@ -496,12 +508,12 @@ class BaseClient:
                 )
             return GeneratedImage(Task(id=source.id), source, downloader=self._downloader)
         if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
-            try:
-                stem = Path(httpx.URL(source).path).stem or "image"
-            except httpx.InvalidURL:
+            problem = _arguments.url_problem(source)
+            if problem is not None:
                 raise InputError(
-                    f"not a usable result URL: {redact_url(source)!r}", param="source"
-                ) from None
+                    f"not a usable result URL: {redact_url(source)!r} ({problem})", param="source"
+                )
+            stem = Path(httpx.URL(source).path).stem or "image"
             result = TaskResult(id=stem, status="Ready", url=source)
             return GeneratedImage(Task(id=stem), result, downloader=self._downloader)
         raise InputError(

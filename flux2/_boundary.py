@@ -13,9 +13,9 @@ import httpx
 from ._logging import redact_url
 from .errors import (
     APIConnectionError,
+    APIResponseValidationError,
     APITimeoutError,
     Flux2Error,
-    InputError,
     UnexpectedError,
 )
 
@@ -30,8 +30,13 @@ def as_flux2_error(exc: Exception) -> Flux2Error:
     """
     if isinstance(exc, Flux2Error):
         error = exc
-    elif isinstance(exc, httpx.InvalidURL):
-        error = InputError(f"not a usable URL: {describe(exc)}", param="url")
+    elif isinstance(exc, httpx.InvalidURL | UnicodeError):
+        # Every URL a caller gives is checked before the call starts (an InputError then), so
+        # one found unusable during it came from the service: a polling URL, a redirect's
+        # Location, a result URL. Bad input it is not; the task may be billed already.
+        error = APIResponseValidationError(
+            f"the service sent a URL that cannot be used: {describe(exc)}", status_code=0
+        )
     elif isinstance(exc, httpx.TimeoutException):
         error = APITimeoutError(f"no answer in time: {describe(exc)}")
     elif isinstance(exc, httpx.RequestError):

@@ -95,6 +95,7 @@ class Client(BaseClient):
         max_response_bytes: int = _UNSET,
         max_download_bytes: int = _UNSET,
         download_timeout: float = _UNSET,
+        **unknown: Any,
     ) -> Client:
         """A copy of this client with some settings changed; this client is left as it was.
 

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import httpx
 
 from . import decisions
+from ._arguments import url_problem
 from ._boundary import as_flux2_error, describe
 from ._convert import WireError, credits_from_body, is_task_body, result_from_body, task_from_submit
 from ._logging import logger, redact_url
@@ -144,6 +145,24 @@ def _uncertain(url: str, model: str, why: str) -> SubmissionUncertainError:
     )
 
 
+def _unusable_answer(url: str, model: str, answer: Answer, exc: Exception) -> Exception:
+    """A 2xx submit answer that could not be made a Task: the task exists and is billed, so
+    what the answer said of it goes with the error."""
+    if isinstance(exc, WireError):
+        why = f"its answer ({answer.status_code}) has {exc}"
+    else:
+        why = f"its answer ({answer.status_code}) could not be read as a task ({describe(exc)})"
+    body = answer.body if isinstance(answer.body, Mapping) else {}
+    known = [
+        f"{name} {redact_url(value)[:200]!r}"
+        for name in ("id", "polling_url")
+        if isinstance(value := body.get(name), str) and value
+    ]
+    if known:
+        why += f"; it named the task by {' and '.join(known)}"
+    return _uncertain(url, model, why)
+
+
 def api_request(
     ctx: Context,
     method: str,
@@ -208,7 +227,7 @@ def api_request(
         if ctx.checker is not None:
             try:
                 ctx.checker.check(method, path_template, status, answer.body)
-            except Exception:
+            except Exception as exc:
                 if submission_of is not None and answer.is_success:
                     # The task exists and is billed whatever its answer looked like.
                     logger.error(
@@ -216,6 +235,8 @@ def api_request(
                         status,
                         answer.body,
                     )
+                    if not isinstance(exc, Flux2Error):
+                        raise _unusable_answer(url, submission_of, answer, exc) from None
                 raise
         task_body = task_body_ok and status in {422, 503} and is_task_body(answer.body)
         if answer.is_success or task_body:
@@ -278,9 +299,10 @@ def submit(ctx: Context, request: decisions.SubmitRequest) -> Flow[Task]:
         task = task_from_submit(
             answer.body, model=request.model.name, submitted_at=ctx.clock.time()
         )
-    except WireError as exc:
-        why = f"its answer ({answer.status_code}) has {exc}"
-        raise _uncertain(url, request.model.name, why) from None
+    except Exception as exc:
+        # Whatever fails here (a number too large for a float, a warning a filter turned into
+        # an error), the task was created: never an UnexpectedError that invites a resubmit.
+        raise _unusable_answer(url, request.model.name, answer, exc) from None
     logger.info("submitted task %s (%s, cost %s credits)", task.id, request.model.name, task.cost)
     return task
 
@@ -302,7 +324,7 @@ def poll_url(ctx: Context, task: Task) -> str:
 
 def get_result(ctx: Context, target: Task | str) -> Flow[TaskResult]:
     """Read a task's state once."""
-    task = as_task(target)
+    task = user_task(ctx, target)
     answer = yield from api_request(
         ctx, "GET", poll_url(ctx, task), path_template=RESULT_PATH, task_body_ok=True
     )
@@ -319,6 +341,21 @@ def as_task(target: Task | str) -> Task:
     if text.lower().startswith(("http://", "https://")):
         return Task.from_polling_url(text)
     return Task(id=text)
+
+
+def user_task(ctx: Context, target: Task | str) -> Task:
+    """:func:`as_task` for a task the caller gave: a polling URL that no request could use is
+    bad input (one the service sends is found unusable only when polled, and is not)."""
+    task = as_task(target)
+    if task.polling_url:
+        ctx.hosts.check_api_url(task.polling_url)
+    problem = task.polling_url and url_problem(task.polling_url)
+    if problem:
+        raise InputError(
+            f"not a usable polling URL: {redact_url(task.polling_url)!r} ({problem})",
+            param="task",
+        )
+    return task
 
 
 def _read_result(answer: Answer, task: Task) -> TaskResult:
@@ -486,7 +523,7 @@ def batch_item(
         yield Acquire(slots)
         try:
             if isinstance(item, Task):
-                task = item
+                task = user_task(ctx, item)
             else:
                 request = decisions.build_request(
                     **decisions.normalise_item(item, defaults, kinds=_GENERATE_MANY_ITEMS)

@@ -34,7 +34,7 @@ from typing import Any, Final, Literal
 from ._convert import WireError, result_from_body
 from ._logging import remember_secret
 from ._wire import STATUS_MEANINGS
-from .errors import WebhookVerificationError
+from .errors import InputError, WebhookVerificationError
 from .types import TaskResult
 
 __all__ = [
@@ -79,11 +79,29 @@ class WebhookEvent:
         return self.result.id
 
 
+def _pairs(headers: object) -> list[tuple[object, object]]:
+    """The (name, value) pairs of ``headers``: a mapping, or the list of pairs some frameworks
+    hand over (ASGI's raw headers)."""
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    if isinstance(headers, (list, tuple)) and all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in headers
+    ):
+        return [(name, value) for name, value in headers]
+    raise InputError(
+        "headers must be the delivery's headers: a mapping of names to values (or a list of "
+        f"(name, value) pairs), got {type(headers).__name__}",
+        param="headers",
+    )
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     # Typed as str, but frameworks hand over raw bytes or other objects too.
-    items: list[tuple[object, object]] = list(headers.items())
-    for key, value in items:
+    for raw_key, value in _pairs(headers):
+        key = (
+            bytes(raw_key).decode("latin-1") if isinstance(raw_key, bytes | bytearray) else raw_key
+        )
         if isinstance(key, str) and key.lower() == wanted:
             # Raw header bytes are Latin-1 by HTTP's definition; anything else never matches.
             if isinstance(value, (bytes, bytearray)):
@@ -93,7 +111,14 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _raw(body: bytes | bytearray | str) -> bytes:
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogatepass")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    raise InputError(
+        f"body must be the delivery's raw body (bytes or str), got {type(body).__name__}",
+        param="body",
+    )
 
 
 def sign(body: bytes | str, secret: str) -> str:
@@ -107,7 +132,10 @@ def verify(body: bytes | str, headers: Mapping[str, str], secret: str) -> Scheme
 
     Raises :class:`flux2.WebhookVerificationError` when the signature or secret is wrong or
     missing. When a signature is present it decides, even if a secret header is present too.
+    ``body`` and ``headers`` of the wrong type (``None``, say) are an :class:`flux2.InputError`;
+    ``headers`` may also be a list of ``(name, value)`` pairs.
     """
+    _raw(body)
     if not isinstance(secret, str) or not secret:
         raise WebhookVerificationError("no webhook secret (a non-empty str) to verify against")
     remember_secret(secret)
@@ -139,10 +167,13 @@ def parse(body: bytes | str | Mapping[str, Any]) -> TaskResult:
     if isinstance(body, Mapping):
         payload: Any = body
     else:
+        raw = _raw(body)
         try:
-            payload = json.loads(_raw(body))
+            payload = json.loads(raw)
         except ValueError as exc:
             raise WebhookVerificationError(f"the delivery is not JSON: {exc}") from None
+        except RecursionError:
+            raise WebhookVerificationError("the delivery's JSON is nested too deeply") from None
     if not isinstance(payload, Mapping):
         raise WebhookVerificationError("the delivery is not a JSON object")
     normalised = dict(payload)

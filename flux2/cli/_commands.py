@@ -20,12 +20,14 @@ from flux2 import (
     Task,
     TaskNotFoundError,
     TaskTimeoutError,
+    UntrustedHostError,
 )
+from flux2._arguments import url_problem
 from flux2.batch import format_credits
 from flux2.downloads import FORMAT_SUFFIXES, format_of_suffix
 
 from ._display import BatchProgress, TaskStatus
-from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError, printable
+from ._exit import FAILURE, OK, CommandFailed, Interrupted, UsageError, classify, printable
 
 if TYPE_CHECKING:
     from flux2.batch import BatchItem, BatchSummary
@@ -266,14 +268,25 @@ def _print_image(image: GeneratedImage, path: Path, *, json_mode: bool) -> None:
     out("  " + " · ".join(facts))
 
 
-def _resume_hint(task: Task) -> str:
-    target = task.polling_url or task.id
-    return f"the task keeps running; fetch its image with: flux2 result '{target}'"
+def _resume_hint(task: Task, running: bool = True, *, by_id: bool = False) -> str:
+    # A polling URL that was refused is not worth suggesting: the id is all that is left.
+    target = task.id if by_id or not task.polling_url else task.polling_url
+    state = "the task keeps running" if running else f"task {task.id} was submitted and billed"
+    return f"{state}; fetch its image with: flux2 result '{target}'"
 
 
 def _wait_and_save(
-    client: Client, task: Task, target: Path, status: TaskStatus, timeout: float | None
+    client: Client,
+    task: Task,
+    target: Path,
+    status: TaskStatus,
+    timeout: float | None,
+    *,
+    submitted: bool = False,
 ) -> tuple[GeneratedImage, Path]:
+    """Wait for ``task`` and save its image. ``submitted``: this command created the task, so
+    whatever fails now (a URL the service sent, the disk) is no usage error, and the task is
+    named with how to fetch its image without paying again."""
     try:
         image = client.wait(task, timeout=timeout, on_progress=status)
         return image, image.save(target)
@@ -281,6 +294,19 @@ def _wait_and_save(
         raise Interrupted("interrupted while waiting", _resume_hint(task)) from None
     except TaskTimeoutError as exc:
         raise CommandFailed(str(exc), FAILURE, _resume_hint(task)) from exc
+    except Exception as exc:
+        if not submitted:
+            raise
+        outcome = classify(exc)
+        message = outcome.message
+        if task.id not in message:
+            message = f"task {task.id}: {message}"
+        refused = isinstance(exc, UntrustedHostError) or (
+            task.polling_url is not None and url_problem(task.polling_url) is not None
+        )
+        resume = _resume_hint(task, False, by_id=refused)
+        hints = [h for h in (outcome.hint, resume) if h]
+        raise CommandFailed(message, FAILURE, "; ".join(hints)) from exc
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -303,7 +329,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 "the task may have been created and billed; 'flux2 credits' shows the balance",
             ) from None
         status.submitted(task.id, task.cost)
-        image, path = _wait_and_save(client, task, target, status, args.timeout)
+        image, path = _wait_and_save(client, task, target, status, args.timeout, submitted=True)
     _print_image(image, path, json_mode=args.json)
     return OK
 

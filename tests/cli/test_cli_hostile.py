@@ -103,10 +103,24 @@ def test_the_wait_deadline_holds_against_a_hostile_poll_host(
 
 @pytest.mark.parametrize("fault", ["polling-url=lookalike", "polling-url=userinfo"])
 def test_a_spoiled_polling_url_gets_no_key(emu: Any, tmp_path: Path, fault: str) -> None:
-    done, _, _ = generate(emu, tmp_path, fault)
-    assert "refusing to send the api key" in assert_one_clean_error(done, 2)
+    done, prompt, _ = generate(emu, tmp_path, fault)
+    # Exit 1, not the usage code 2: the URL came from the service, after the task was billed.
+    assert "refusing to send the api key" in assert_one_clean_error(done, 1)
+    (task,) = emu.submissions(prompt)
+    assert f"flux2 result '{task.id}'" in done.stderr
     assert_key_stayed_home(emu)
     assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("fault", ["download-404=always", "poll-500=always"])
+def test_any_failure_after_the_submit_says_how_to_fetch_the_task(
+    emu: Any, tmp_path: Path, fault: str
+) -> None:
+    done, prompt, _ = generate(emu, tmp_path, fault)
+    assert_one_clean_error(done, 1)
+    (task,) = emu.submissions(prompt)
+    assert task.id in done.stderr
+    assert f"flux2 result '{emu.polling_origin}" in done.stderr
 
 
 @pytest.mark.parametrize("fault", ["result-url=nul", "polling-url=tab", "task-id=a\x1b[2Jb"])

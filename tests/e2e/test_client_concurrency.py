@@ -97,3 +97,44 @@ def test_a_sync_batch_records_tasks_before_waiting_and_resumes_without_resubmitt
         result.image.save(tmp_path)
     assert len(emu.submissions()) == 8
     assert len(list(tmp_path.glob("*.jpg"))) == 8
+
+
+def test_an_async_batch_left_unread_starts_no_new_task(emu: Any) -> None:
+    width = 2
+
+    async def main() -> int:
+        async with flux2.AsyncClient(
+            api_key=KEY, base_url=emu.base_url, poll_schedule=flux2.PollSchedule(scale=SPEED)
+        ) as client:
+            results = client.generate_many(
+                [f"unread fox {i}" for i in range(10)], model="klein-4b", concurrency=width
+            )
+            consumed = 0
+            async for _ in results:
+                consumed += 1
+                break
+            # The caller holds the iterator but reads no further: tasks in flight may finish,
+            # nothing new may start.
+            await asyncio.sleep(0.5)
+            submitted = len(emu.submissions())
+            await results.aclose()
+            return submitted - consumed
+
+    assert asyncio.run(main()) <= width
+
+
+def test_a_sync_batch_closed_early_starts_no_new_task(emu: Any) -> None:
+    width = 2
+    with flux2.Client(
+        api_key=KEY, base_url=emu.base_url, poll_schedule=flux2.PollSchedule(scale=SPEED)
+    ) as client:
+        results = client.generate_many(
+            [f"closed fox {i}" for i in range(10)], model="klein-4b", concurrency=width
+        )
+        consumed = 0
+        for _ in results:
+            consumed += 1
+            break
+        results.close()
+        after_close = len(emu.submissions())
+    assert after_close - consumed <= width

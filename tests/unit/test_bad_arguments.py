@@ -35,12 +35,18 @@ BAD_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"base_url": "https://api.bfl.ai/\x00"}, "no spaces or control characters"),
     ({"base_url": "https://bücher.example"}, "must be ASCII"),
     ({"base_url": "ftp://api.bfl.ai"}, "http"),
+    ({"base_url": "https://a..b"}, "label of a host name has 1 to 63 characters"),
+    ({"base_url": "https://xn--.bfl.ai"}, "'xn--' is not a valid IDNA label"),
     ({"trusted_hosts": 5}, "trusted_hosts must be host names"),
     ({"trusted_hosts": [5]}, "trusted_hosts must be host names"),
     ({"trusted_hosts": b"proxy.example"}, "trusted_hosts must be host names"),
     ({"trusted_hosts": {"proxy.example": 1}}, "trusted_hosts must be host names"),
     ({"trusted_hosts": ["proxy example"]}, "is not a host name"),
     ({"trusted_hosts": ["proxy\x00.example"]}, "is not a host name"),
+    ({"trusted_hosts": [".com"]}, "would trust a whole top-level domain"),
+    ({"trusted_hosts": "a.example,,b.example"}, "an empty entry"),
+    ({"trusted_hosts": ["[::1"]}, r"an unclosed \[IPv6\]"),
+    ({"trusted_hosts": ["http://"]}, "the URL names no host"),
     ({"timeout": "5"}, "timeout must be a positive, finite number of seconds"),
     ({"timeout": math.nan}, "timeout must be a positive, finite"),
     ({"timeout": math.inf}, "timeout must be a positive, finite"),
@@ -97,6 +103,11 @@ def test_with_options_checks_as_the_constructor_does(
         run.client.with_options(**options)
     run("submit", "still works")
     assert len(run.api.submissions()) == 1
+
+
+def test_with_options_names_the_options_when_given_an_unknown_one(run: Runner) -> None:
+    with pytest.raises(flux2.InputError, match=r"no option 'foo'; the options are .*max_retries"):
+        run.client.with_options(foo=1)
 
 
 def test_a_key_of_the_wrong_type_is_not_echoed() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,37 @@ def test_a_submission_whose_answer_cannot_be_read_is_uncertain(
     api.submit_replies = [answer]
     with pytest.raises(flux2.SubmissionUncertainError, match="may have been created and billed"):
         run("submit", "a fox")
+    assert len(api.submissions()) == 1
+
+
+def huge_cost(request: httpx.Request) -> httpx.Response:
+    body = b'{"id": "t-7", "polling_url": "%s/v1/get_result?id=t-7", "cost": 1%s}' % (
+        REGION.encode(),
+        b"0" * 400,
+    )
+    return httpx.Response(200, content=body, headers=JSON)
+
+
+def test_a_billed_answer_that_is_no_task_is_uncertain_and_names_the_task(
+    run: Runner, api: FakeBFL
+) -> None:
+    api.submit_replies = [huge_cost]
+    with pytest.raises(flux2.SubmissionUncertainError, match="OverflowError") as caught:
+        run("submit", "a fox")
+    assert "'t-7'" in str(caught.value)
+    assert f"{REGION}/v1/get_result?id=t-7" in str(caught.value)
+
+
+def test_a_strict_warning_made_an_error_on_a_billed_answer_is_uncertain(
+    run: Runner, api: FakeBFL
+) -> None:
+    run.client = run.client.with_options(strict=True)
+    reply = {"id": "t-8", "polling_url": f"{REGION}/v1/get_result?id=t-8", "cost": "abc"}
+    api.submit_replies = [httpx.Response(200, json=reply)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", flux2.conformance.Flux2ConformanceWarning)
+        with pytest.raises(flux2.SubmissionUncertainError, match="'t-8'"):
+            run("submit", "a fox")
     assert len(api.submissions()) == 1
 
 
@@ -378,3 +410,35 @@ def test_saving_where_nothing_can_be_written_is_a_flux2_error(
         run.save(image, blocker / "inside" / "fox.png")
     with pytest.raises(flux2.InputError, match="path must be"):
         run.save(image, 5)
+
+
+# --- a URL the service sent is the service's fault, one the caller gave is bad input ---------
+
+
+def redirect_to(location: bytes) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: httpx.Response(302, headers=[(b"location", location)])
+
+
+def test_a_redirect_to_an_unusable_url_is_a_response_error(run: Runner, api: FakeBFL) -> None:
+    api.polls = [redirect_to(b"data:text/plain,hi")]
+    with pytest.raises(flux2.APIResponseValidationError, match="the service sent a URL"):
+        run("generate", "a fox")
+
+
+def test_a_polling_url_that_is_no_host_name_is_a_response_error(run: Runner, api: FakeBFL) -> None:
+    api.polling_base = "https://\uff21PI.bfl.ai"
+    with pytest.raises(flux2.APIResponseValidationError, match="the service sent a URL"):
+        run("generate", "a fox")
+    assert len(api.submissions()) == 1
+
+
+def test_an_unusable_url_the_caller_gives_is_bad_input(
+    run: Runner, api: FakeBFL, tmp_path: Path
+) -> None:
+    with pytest.raises(flux2.InputError, match="not a usable polling URL"):
+        run("wait", flux2.Task("t-1", polling_url="https://xn--.bfl.ai/v1/get_result?id=t-1"))
+    with pytest.raises(flux2.InputError, match="not a usable polling URL"):
+        run("get_result", "https://xn--.bfl.ai/v1/get_result?id=t-1")
+    with pytest.raises(flux2.InputError, match="not a usable result URL"):
+        run("download", "https://a..b/x.png", tmp_path)
+    assert api.requests == []

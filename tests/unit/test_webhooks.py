@@ -151,3 +151,25 @@ def test_odd_header_values_are_refused_as_unverified(headers: dict[str, object])
 def test_a_missing_or_wrong_type_secret_is_refused(secret: object) -> None:
     with pytest.raises(flux2.WebhookVerificationError, match="no webhook secret"):
         webhooks.verify(BODY, {"X-Webhook-Secret": "x"}, secret)  # type: ignore[arg-type]
+
+
+def test_a_deeply_nested_delivery_with_the_right_secret_is_refused_as_unreadable() -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000
+    with pytest.raises(flux2.WebhookVerificationError, match="nested too deeply"):
+        webhooks.verify_and_parse(deep, {"X-BFL-Signature": signature(deep)}, SECRET)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [(None, {"X-Webhook-Secret": SECRET}), (BODY, None), (BODY, ["X-Webhook-Secret"]), (BODY, 5)],
+    ids=["no-body", "no-headers", "headers-a-list-of-names", "headers-an-int"],
+)
+def test_arguments_of_the_wrong_type_are_bad_input(body: object, headers: object) -> None:
+    for call in (webhooks.verify, webhooks.verify_and_parse):
+        with pytest.raises(flux2.InputError):
+            call(body, headers, SECRET)  # type: ignore[arg-type]
+
+
+def test_raw_header_pairs_are_read() -> None:
+    pairs = [(b"x-bfl-signature", signature(BODY).encode())]
+    assert webhooks.verify(BODY, pairs, SECRET) == "signature"  # type: ignore[arg-type]
