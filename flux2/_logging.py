@@ -103,15 +103,22 @@ def redact_known(text: str) -> str:
     return text
 
 
-def redact_data(value: Any) -> Any:
+# Deeper than any real answer; what lies below is dropped rather than walked (a hostile body
+# may nest as deep as the JSON parser allows).
+_MAX_DATA_DEPTH = 64
+
+
+def redact_data(value: Any, _depth: int = 0) -> Any:
     """``value`` (a decoded JSON body) with known secrets and secret query values removed
     from every string in it, keys included; other values are kept as they are."""
     if isinstance(value, str):
         return redact_text(value)
+    if isinstance(value, Mapping | list | tuple) and _depth >= _MAX_DATA_DEPTH:
+        return REDACTED
     if isinstance(value, Mapping):
-        return {redact_data(k): redact_data(v) for k, v in value.items()}
+        return {redact_data(k, _depth + 1): redact_data(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_data(v) for v in value]
+        return [redact_data(v, _depth + 1) for v in value]
     return value
 
 

@@ -45,6 +45,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._logging import redact_data, redact_text
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -131,9 +133,10 @@ class APIError(Flux2Error):
         method: str = "",
         url: str = "",
     ) -> None:
-        super().__init__(message)
+        # The server's words may quote the key, a webhook secret or a signed URL back.
+        super().__init__(redact_text(message))
         self.status_code = status_code
-        self.body = body
+        self.body = redact_data(body)
         self.request_id = request_id
         self.method = method
         self.url = url
@@ -272,10 +275,10 @@ class TaskError(Flux2Error):
         details: Any = None,
         result: Any = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(redact_text(message))
         self.task_id = task_id
-        self.status = status
-        self.details = details
+        self.status = redact_text(status) if isinstance(status, str) else status
+        self.details = redact_data(details)
         self.result = result
 
 

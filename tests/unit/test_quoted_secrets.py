@@ -72,3 +72,22 @@ def test_a_failed_task_quoting_the_key_leaves_it_out_of_the_exception(
         run("generate", "a fox", model="klein-4b")
     assert "Invalid API key ***" in str(caught.value)
     assert_nothing_quoted(caught.value)
+
+
+def test_every_api_and_task_error_redacts_what_the_server_quoted() -> None:
+    # Made anywhere in flux2 (an unreadable answer, a task that failed), the error itself
+    # removes what the server quoted back, so no construction site can forget it.
+    remember_secret(KEY)
+    quoted = f"key {KEY} at https://delivery.example/x?se=1&sig={SIG}"
+    deep: object = quoted
+    for _ in range(500):
+        deep = [deep]
+    errors: list[BaseException] = [
+        flux2.APIResponseValidationError(quoted, status_code=200, body={"detail": quoted}),
+        flux2.APIResponseValidationError("deep", status_code=200, body=deep),
+        flux2.TaskFailedError(quoted, task_id="t", status=quoted, details={"error": quoted}),
+    ]
+    for error in errors:
+        found = "\n".join(strings(error))
+        assert KEY not in found
+        assert SIG not in found
