@@ -108,6 +108,11 @@ class HostPolicy:
             return False
         if userinfo or not host or scheme not in {"http", "https"}:
             return False
+        if not host.isascii():
+            # Compared as text, a host is what it spells; connected to, it is what IDNA maps it
+            # to (fullwidth letters fold to ASCII, and other lookalikes may not). The key goes
+            # only to a host whose text is the name that is connected to.
+            return False
         if scheme == "http" and not is_loopback(host):
             return False
         if host == self.base_host:

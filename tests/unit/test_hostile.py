@@ -425,11 +425,13 @@ def test_a_redirect_to_an_unusable_url_is_a_response_error(run: Runner, api: Fak
         run("generate", "a fox")
 
 
-def test_a_polling_url_that_is_no_host_name_is_a_response_error(run: Runner, api: FakeBFL) -> None:
+def test_a_polling_url_on_a_lookalike_host_gets_no_key(run: Runner, api: FakeBFL) -> None:
+    # Fullwidth letters: under bfl.ai as text, but a different string from what is connected to.
     api.polling_base = "https://\uff21PI.bfl.ai"
-    with pytest.raises(flux2.APIResponseValidationError, match="the service sent a URL"):
+    with pytest.raises(flux2.UntrustedHostError, match="refusing to send the API key"):
         run("generate", "a fox")
     assert len(api.submissions()) == 1
+    assert [r for r in api.requests if r.method == "GET"] == []
 
 
 def test_an_unusable_url_the_caller_gives_is_bad_input(

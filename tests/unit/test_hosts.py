@@ -53,6 +53,8 @@ def test_trusted(policy: HostPolicy, url: str) -> None:
         "ftp://api.bfl.ai/x",
         "https://127.0.0.1/x",
         "not a url",
+        "https://\uff21PI.bfl.ai/x",  # fullwidth letters: compared as text, connected as ASCII
+        "https://evil\u3002com.bfl.ai/x",  # an ideographic full stop, which IDNA maps to "."
     ],
 )
 def test_untrusted(policy: HostPolicy, url: str) -> None:
