@@ -42,6 +42,7 @@ key; URLs in messages have their signatures redacted.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -159,7 +160,7 @@ class UnprocessableEntityError(APIError):
 
     def __init__(self, message: str, *, detail: Sequence[Mapping[str, Any]], **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.detail = list(detail)
+        self.detail = redact_data(list(detail))
 
 
 ValidationError = UnprocessableEntityError
@@ -279,7 +280,7 @@ class TaskError(Flux2Error):
         self.task_id = task_id
         self.status = redact_text(status) if isinstance(status, str) else status
         self.details = redact_data(details)
-        self.result = result
+        self.result = _redacted_result(result)
 
 
 class TaskFailedError(TaskError):
@@ -304,3 +305,13 @@ class TaskTimeoutError(TaskError, TimeoutError):
 
 class WebhookVerificationError(Flux2Error):
     """A webhook delivery did not carry a valid secret or signature, or is not a task."""
+
+
+def _redacted_result(result: Any) -> Any:
+    """A copy of a task result whose server-written fields are redacted."""
+    if not dataclasses.is_dataclass(result) or isinstance(result, type):
+        return result
+    names = {f.name for f in dataclasses.fields(result) if f.init}
+    served = [name for name in ("error", "details", "raw") if name in names]
+    changes = {name: redact_data(getattr(result, name)) for name in served}
+    return dataclasses.replace(result, **changes)

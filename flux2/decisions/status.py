@@ -3,13 +3,12 @@ No I/O."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from flux2._logging import logger, redact_data, redact_text, redact_url
+from flux2._logging import logger, redact_url
 from flux2._wire import STATUS_MEANINGS, TaskState
 from flux2.errors import (
     APIError,
@@ -114,8 +113,7 @@ def task_error(
 ) -> TaskError | None:
     """The exception for a task that ended without an image, or ``None`` if it did not.
 
-    The server's words are redacted like a log line: a server may quote the key or a signed
-    URL back."""
+    The server's words are redacted by the error itself (:class:`flux2.TaskError`)."""
     state = task_state(status)
     entry = _TASK_ERRORS.get(state)
     if entry is None:
@@ -124,23 +122,7 @@ def task_error(
     message = f"task {task_id} {what} (status {status!r})"
     if error_text:
         message += f": {error_text}"
-    return cls(
-        redact_text(message),
-        task_id=task_id,
-        status=status,
-        details=redact_data(details),
-        result=_redacted_result(result),
-    )
-
-
-def _redacted_result(result: Any) -> Any:
-    """A copy of a task result whose server-written fields are redacted."""
-    if not dataclasses.is_dataclass(result) or isinstance(result, type):
-        return result
-    names = {f.name for f in dataclasses.fields(result) if f.init}
-    served = [name for name in ("error", "details", "raw") if name in names]
-    changes = {name: redact_data(getattr(result, name)) for name in served}
-    return dataclasses.replace(result, **changes)
+    return cls(message, task_id=task_id, status=status, details=details, result=result)
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,14 +180,13 @@ def make_status_error(
 ) -> APIError:
     """The exception for an error response: one class per meaningful status.
 
-    The body and the server's words in the message are redacted like a log line: a server
-    may quote the key (``Invalid API key ...``) or a signed URL back."""
-    body = redact_data(body)
+    The body and the server's words are redacted by the error itself
+    (:class:`flux2.APIError`): a server may quote the key or a signed URL back."""
     cls = _STATUS_ERRORS.get(status_code)
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIError
     shown_url = redact_url(url)
-    text = redact_text(error_text(body))
+    text = error_text(body)
     message = f"{status_code} from {method} {shown_url}" + (f": {text}" if text else "")
     if status_code in {401, 403}:
         message += " (check the API key: BFL_API_KEY or Client(api_key=...))"
