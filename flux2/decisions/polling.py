@@ -59,9 +59,11 @@ class PollSchedule:
     The next poll comes at the earliest of: the ``aim`` quantile of the run time given that
     the task has not ended yet; ``lag_target`` after its median; and ``max_gap`` after the
     task may have ended (its ``may_be_done`` quantile) or after the last poll, whichever is
-    later, so a result is never seen much later than that. Runs longer than ``long_run``
-    seconds afford more requests (a budget grows with the run), so ``lag_target`` and
-    ``max_gap`` shrink with them, the gap to 1.75 x ``min_interval`` at least. Never sooner
+    later, so a result is never seen much later than that; until a task of the model has
+    ended, ``first_gap`` instead (the figures may be wrong, and the first tasks all start
+    blind). Runs longer than ``long_run`` seconds afford more requests (a budget grows with
+    the run), so ``lag_target`` and the gap shrink with them, the gap to 1.25 x
+    ``min_interval`` at least (1.75 x before the model is learnt). Never sooner
     than ``min_interval`` after the last poll. Long models (``probe_min_expected``
     seconds or more) are also probed at ``probe_first`` x 3**k (2, 6, 18 s): a refused or
     failed task is seen early. A task later than the estimate allows is polled every
@@ -82,8 +84,9 @@ class PollSchedule:
     run_spread: float = 0.12
     memory: int = 24
     aim: float = 0.85
-    lag_target: float = 0.15
+    lag_target: float = 0.12
     max_gap: float = 0.7
+    first_gap: float = 0.35
     may_be_done: float = 0.02
     min_interval: float = 0.2
     max_interval: float = 5.0
@@ -185,6 +188,7 @@ class _Belief:
     centre: float
     spread: float
     queue: float
+    runs: int = 0
 
     def quantile(self, q: float, after: float = 0.0) -> float:
         """The ``q`` quantile of the run time, given that it is longer than ``after``."""
@@ -236,7 +240,7 @@ class _ModelHistory:
             centre_var = 1 / (prior_weight + run_weight)
         queues = sorted(self._queues)
         queue = queues[len(queues) // 2] if queues else s.queue_share * math.exp(centre)
-        return _Belief(centre, math.sqrt(run_var + centre_var), queue)
+        return _Belief(centre, math.sqrt(run_var + centre_var), queue, n)
 
 
 class PollEstimator:
@@ -366,12 +370,16 @@ class PollPlan:
         # Requests are worth less against long runs: aim closer (the cost is proportional).
         closer = min(1.0, s.long_run / math.exp(belief.centre))
         lag_target = s.lag_target * closer
-        max_gap = max(s.max_gap * math.pow(closer, 0.75), 1.75 * s.min_interval)
         if belief.probability(last) > 0.995:
             # Later than anything learnt allows, whatever its progress says: the task queued
             # long, is stuck, or the service slowed. Spare the rate limit more and more.
             lateness = max(0.0, last - belief.quantile(0.995))
-            return max(age, last + min(max_gap + 0.5 * lateness, s.max_interval))
+            late_gap = max(s.max_gap * math.pow(closer, 0.75), 1.75 * s.min_interval)
+            return max(age, last + min(late_gap + 0.5 * lateness, s.max_interval))
+        if belief.runs:
+            max_gap = max(s.max_gap * math.pow(closer, 0.75), 1.25 * s.min_interval)
+        else:
+            max_gap = max(s.first_gap * math.pow(closer, 0.75), 1.75 * s.min_interval)
         may_be_done = belief.quantile(s.may_be_done, last)
         predicted = self._predicted_end()
         if predicted is not None and predicted > last:
@@ -381,7 +389,7 @@ class PollPlan:
             error = max(s.progress_error * (1 - progress) / math.sqrt(progress), 0.05)
             weight, p_weight = 1 / belief.spread**2, 1 / error**2
             centre = (belief.centre * weight + math.log(predicted) * p_weight) / (weight + p_weight)
-            belief = _Belief(centre, math.sqrt(1 / (weight + p_weight)), belief.queue)
+            belief = _Belief(centre, math.sqrt(1 / (weight + p_weight)), belief.queue, belief.runs)
             may_be_done = belief.quantile(s.may_be_done, last)
         aimed = min(belief.quantile(s.aim, last), belief.quantile(0.5, last) + lag_target)
         target = min(aimed, max(last, may_be_done) + max_gap)

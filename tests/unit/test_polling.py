@@ -155,6 +155,20 @@ def test_a_prior_twice_too_slow_or_fast_is_unlearnt_within_three_tasks(
     assert len(outcomes) == 3
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("model", ["klein-4b", "klein-9b"])
+def test_the_first_wave_is_seen_soon_when_the_service_runs_faster_than_the_figures(
+    model: str, seed: int
+) -> None:
+    """Ten tasks start at once before anything is learnt, on a service 2x faster than the
+    built-in figures: nothing can be learnt from the others in time, so each is polled soon
+    after it may be done (``first_gap``) and seen within 0.7 s, with one poll each."""
+    timings = _draw("faster", model, 10, seed=seed)
+    outcomes = simulate(model, timings, concurrency=10)
+    assert max(o.lag for o in outcomes) < 0.7
+    assert all(o.polls == 1 for o in outcomes)
+
+
 _FIGURES = [(m, (Timing("steady").draw(m).seconds, 0.0)) for m in EXPECTED_SECONDS]
 
 
