@@ -129,10 +129,12 @@ class TaskStatus(_Live):
     def _show(self, text: str, progress: float | None) -> None:
         if not self.live:
             return
+        if progress is not None:
+            progress = max(0.0, min(1.0, progress))  # a service's odd reading stays in 0..100%
         if self._progress is not None:
             changes: dict[str, Any] = {"description": text}
             if progress is not None:
-                changes["completed"] = max(0.0, min(1.0, progress))
+                changes["completed"] = progress
             self._update(**changes)
             return
         line = text if progress is None else f"{text} {progress:.0%}"

@@ -105,9 +105,12 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     millis = headers.get("retry-after-ms")
     if millis is not None:
         try:
-            return max(0.0, float(millis) / 1000)
+            seconds = float(millis) / 1000
         except ValueError:
             pass
+        else:
+            if math.isfinite(seconds):
+                return max(0.0, seconds)
     value = headers.get("retry-after")
     if value is None:
         return None

@@ -418,6 +418,21 @@ def test_a_plain_status_line_on_a_terminal_without_rich(monkeypatch: pytest.Monk
     assert text.endswith("\r")  # the status line is wiped at the end
 
 
+def test_odd_progress_readings_are_shown_within_0_to_100_percent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "rich.progress", None)
+    stream = _Terminal()
+    with TaskStatus("flex", live=True, stream=stream) as status:
+        status(_ready(-0.4, "Generating"))
+        status(_ready(7.0, "Generating"))
+    text = stream.getvalue()
+    assert "\rflex: Generating 0%" in text
+    assert "\rflex: Generating 100%" in text
+    assert "-40%" not in text
+    assert "700%" not in text
+
+
 def test_batch_progress_logs_one_line_per_item_off_a_terminal(tmp_path: Path) -> None:
     from flux2.batch import BatchEvent, ItemState
 

@@ -173,3 +173,7 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after({"retry-after": date}, now) == pytest.approx(30)
     assert parse_retry_after({"retry-after": "soon"}, now) is None
     assert parse_retry_after({}, now) is None
+    # Numbers too large to be a time are unreadable, not an endless wait.
+    assert parse_retry_after({"retry-after-ms": "1e400"}, now) is None
+    assert parse_retry_after({"retry-after-ms": "inf", "retry-after": "2"}, now) == 2
+    assert parse_retry_after({"retry-after": "1e400"}, now) is None
