@@ -52,10 +52,15 @@ def _clean(body: Mapping[str, Any], schema: str) -> dict[str, Any]:
 
 
 def _unset_to_none(value: Any) -> Any:
+    return None if isinstance(value, _unset_type()) else value
+
+
+@functools.cache
+def _unset_type() -> type:
     load_generated()
     from flux2_generated.types import Unset
 
-    return None if isinstance(value, Unset) else value
+    return Unset
 
 
 def task_from_submit(body: Any, *, model: str, submitted_at: float) -> Task:

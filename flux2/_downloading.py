@@ -55,7 +55,6 @@ def _on(sink: Sink, method: Callable[..., None], *args: Any) -> Flow[None]:
 
 def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> Flow[None]:
     deadline = ctx.clock.monotonic() + ctx.limits.download_timeout
-    shown = redact_url(url)
     attempt = 0
     while True:
         # When the deadline is nearer than a request's own timeout, a timeout is the deadline's.
@@ -81,7 +80,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
         except UnreadableBody as exc:
             fault, problem = exc, f"the body could not be read ({exc})"
         except TransferTimeoutError as exc:
-            raise _too_slow(ctx, shown) from exc
+            raise _too_slow(ctx, redact_url(url)) from exc
         else:
             assert response is not None
             if not response.is_success:
@@ -102,6 +101,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
                 try:
                     yield from _on(sink, sink.finish)
                 except NotAnImageError as exc:
+                    shown = redact_url(url)  # redacted only for an error: it costs
                     raise DownloadError(
                         f"{shown}: {exc}", status_code=response.status_code, method="GET", url=shown
                     ) from None
@@ -118,11 +118,12 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
             attempt += 1
             continue
         if bound and isinstance(fault, httpx.TimeoutException):
-            raise _too_slow(ctx, shown) from fault
+            raise _too_slow(ctx, redact_url(url)) from fault
         if response is None:
             raise transport_error(
                 "GET", url, fault, None, action="the download of the result image"
             ) from fault
+        shown = redact_url(url)
         raise DownloadError(
             f"download of {shown} incomplete: {problem}; no file was written",
             status_code=response.status_code,

@@ -337,7 +337,6 @@ def read_body(
     (:class:`flux2.ResponseTooLargeError`); past ``deadline`` (monotonic) it stops with
     :class:`flux2.TransferTimeoutError`. The connection is released either way.
     """
-    url = redact_url(opened.request.url)
     kept = bytearray()
     received = 0
     batch: list[bytes] = []
@@ -348,6 +347,7 @@ def read_body(
             received += len(chunk)
             opened.received = received
             if received > limit:
+                url = redact_url(opened.request.url)  # only for the error: redacting costs
                 raise ResponseTooLargeError(
                     f"the answer from {url} is larger than the limit of {limit} bytes; it was "
                     "not kept (the limits are settings of the client)",
@@ -355,6 +355,7 @@ def read_body(
                     limit=limit,
                 )
             if deadline is not None and ctx.clock.monotonic() > deadline:
+                url = redact_url(opened.request.url)
                 raise TransferTimeoutError(
                     f"the answer from {url} was still arriving at its deadline "
                     f"({received} bytes so far); it was not kept",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Final
 from urllib.parse import urlsplit
@@ -22,6 +23,9 @@ BFL_DOMAIN: Final = "bfl.ai"
 DEFAULT_BASE_URL: Final = "https://api.bfl.ai"
 
 
+_CONTROL_OR_SPACE: Final = re.compile(r"[\x00-\x20\x7f]")
+
+
 # Cached: every request's URL is checked two or three times on its way out (the flow, then
 # where the key is attached), and the same few hosts come back for every task.
 @functools.lru_cache(maxsize=256)
@@ -31,7 +35,7 @@ def _host_of(url: str) -> tuple[str, str, str]:
     A URL with a control character or a space is refused outright: ``urlsplit`` silently drops
     tabs and newlines (so the host would look fine) while httpx refuses to send it at all.
     """
-    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+    if _CONTROL_OR_SPACE.search(url):
         raise ValueError("a URL with a control character or a space")
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()

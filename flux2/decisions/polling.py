@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import math
 import threading
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from flux2._model_name import short_model_name
 from flux2._wire import STATUS_MEANINGS, TaskState
 from flux2.errors import InputError
+
+if TYPE_CHECKING:
+    from statistics import NormalDist
 
 # Submit-to-Ready wall time seen live per model, fastest and slowest, in seconds (BFL-FACTS.md,
 # 2026-09 [seen]: klein-4b 2.6, klein-9b 2.4, flex 6.7-9, pro 12-14, max 36-41). Previews are
@@ -160,7 +164,7 @@ def _check_expected(value: object) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The normal distribution, in the few places needed (no import of `statistics` at start-up)
+# The normal distribution, in the few places needed (`statistics` is not imported at start-up)
 # --------------------------------------------------------------------------------------------
 
 
@@ -169,16 +173,17 @@ def _cdf(z: float) -> float:
 
 
 def _inverse_cdf(p: float) -> float:
-    """z with _cdf(z) == p, by bisection (p is clipped to a range where that is exact enough)."""
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    low, high = -6.5, 6.5
-    for _ in range(40):
-        middle = (low + high) / 2
-        if _cdf(middle) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2
+    """z with _cdf(z) == p (p is clipped to a range where that is exact enough)."""
+    return _standard_normal().inv_cdf(min(max(p, 1e-9), 1 - 1e-9))
+
+
+@functools.cache
+def _standard_normal() -> NormalDist:
+    # Imported on the first poll, not with flux2; its inverse is in C, a bisection by _cdf
+    # costs some 70 times as much, several times per poll.
+    from statistics import NormalDist
+
+    return NormalDist()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -91,7 +91,7 @@ def test_a_strict_warning_made_an_error_on_a_billed_answer_is_uncertain(
     assert len(api.submissions()) == 1
 
 
-@pytest.mark.parametrize("bad", ["\t", "\x00", "\n", " "])
+@pytest.mark.parametrize("bad", ["\t", "\x00", "\n", " ", "\x7f"])
 def test_a_polling_url_with_a_control_character_is_refused_before_any_request(
     run: Runner, api: FakeBFL, bad: str
 ) -> None:
