@@ -3,6 +3,7 @@ with blocking I/O (everything else is shared with the async client in :mod:`flux
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -254,22 +255,40 @@ class Client(BaseClient):
         Errors are per item (``result.error``); one failure does not stop the batch. A task
         that was submitted is waited for even when ``on_submitted`` raised (the result then
         has both ``image`` and a :class:`flux2.CallbackError`). The client's
-        ``max_concurrency`` holds across all calls at once. Closing the iterator early
-        (``break``, Ctrl-C) stops submitting and waiting.
+        ``max_concurrency`` holds across all calls at once. A new item starts only when the
+        next result is asked for, so an iterator left unread starts no new task; closing it
+        early (``break``, Ctrl-C) stops submitting and waiting.
         """
         import concurrent.futures
 
-        flows = self._batch_flows(locals())
-        workers = min(concurrency or self.max_concurrency, max(1, len(flows)))
+        all_flows = self._batch_flows(locals())
+        workers = min(concurrency or self.max_concurrency, max(1, len(all_flows)))
+        flows = iter(all_flows)
         cancel = threading.Event()
         pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="flux2-batch")
+        running: set[concurrent.futures.Future[BatchResult]] = set()
+
+        def refill() -> None:
+            # Called only while the caller is asking for a result: a generator left suspended
+            # (the caller stopped reading without closing it) starts no new, billed task.
+            for flow in itertools.islice(flows, workers - len(running)):
+                running.add(pool.submit(self._run_item, flow, cancel))
+
         try:
-            futures = [pool.submit(self._run_item, flow, cancel) for flow in flows]
-            for future in concurrent.futures.as_completed(futures):
-                yield future.result()
+            refill()
+            while running:
+                done, _ = concurrent.futures.wait(
+                    running, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                for future in done:
+                    running.discard(future)
+                    yield future.result()
+                    refill()
         finally:
             cancel.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            for flow in flows:
+                flow.close()
 
     # -- internals ------------------------------------------------------------------------
 

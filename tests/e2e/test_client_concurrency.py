@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,18 +124,21 @@ def test_an_async_batch_left_unread_starts_no_new_task(emu: Any) -> None:
     assert asyncio.run(main()) <= width
 
 
-def test_a_sync_batch_closed_early_starts_no_new_task(emu: Any) -> None:
+@pytest.mark.parametrize("held", [False, True], ids=["closed-early", "left-unread"])
+def test_a_sync_batch_left_early_starts_no_new_task(emu: Any, held: bool) -> None:
     width = 2
     with flux2.Client(
         api_key=KEY, base_url=emu.base_url, poll_schedule=flux2.PollSchedule(scale=SPEED)
     ) as client:
         results = client.generate_many(
-            [f"closed fox {i}" for i in range(10)], model="klein-4b", concurrency=width
+            [f"early fox {held} {i}" for i in range(10)], model="klein-4b", concurrency=width
         )
-        consumed = 0
-        for _ in results:
-            consumed += 1
-            break
+        first = next(results)
+        if held:
+            # The caller holds the iterator but reads no further: the task in flight may
+            # finish, nothing new may start.
+            time.sleep(0.5)
+        submitted = len(emu.submissions())
         results.close()
-        after_close = len(emu.submissions())
-    assert after_close - consumed <= width
+    assert first.ok
+    assert submitted - 1 <= width
