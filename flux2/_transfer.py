@@ -21,7 +21,7 @@ import httpx
 from . import decisions
 from ._logging import logger, redact_url
 from ._wire import AUTH_HEADER
-from .downloads import Sink
+from .downloads import WRITE_BATCH, Sink
 from .errors import ResponseTooLargeError, TransferTimeoutError
 
 T = TypeVar("T")
@@ -318,11 +318,6 @@ def open_following(ctx: Context, request: httpx.Request, *, key: bool) -> Flow[O
     return opened
 
 
-# A sink that blocks (a file) gets the body in batches of about this size, each one action: few
-# enough hand-offs to a worker thread, and a bounded amount held in memory.
-WRITE_BATCH: Final = 1 << 20
-
-
 def _write_all(sink: Sink, chunks: list[bytes]) -> None:
     for chunk in chunks:
         sink.write(chunk)
@@ -365,7 +360,7 @@ def read_body(
                 kept += chunk
             elif not offload:
                 into.write(chunk)
-            else:
+            else:  # a sink that blocks (a file) gets the body in batches, each one action
                 batch.append(chunk)
                 batched += len(chunk)
                 if batched >= WRITE_BATCH:

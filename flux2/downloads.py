@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import queue
 import re
 import secrets
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, ClassVar, Final, Protocol
+from typing import ClassVar, Final, Protocol
 from urllib.parse import unquote_plus
 
 from ._logging import logger
@@ -118,6 +121,9 @@ class FileSink(_Sniffing):
     path ending in a separator), in which the file is named ``<stem><ext>`` with the extension
     of the image's actual format. ``stem`` comes from the service (a task id) or a URL, so it
     is made a safe file name and the final path is checked to lie inside the directory.
+
+    A download larger than one batch is written by a thread of the sink's own while the next
+    bytes arrive (see :class:`_WriteBehind`); a smaller one when it is finished.
     """
 
     blocking: ClassVar[bool] = True
@@ -137,9 +143,12 @@ class FileSink(_Sniffing):
         self._target = Path(text).expanduser()
         self._is_dir = self._target.is_dir() or text.endswith((os.sep, "/"))
         self._stem = safe_file_name(stem)
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
         self._temp: Path | None = None
         self._final: Path | None = None
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._writer: _WriteBehind | None = None
         self._written = 0
         self._flushed = 0
 
@@ -160,31 +169,39 @@ class FileSink(_Sniffing):
         # Not tempfile.mkstemp: its 0600 mode would stick to the final file. 0666 minus the
         # umask gives the permissions any other new file would get.
         temp = directory / f".{name}.{secrets.token_hex(6)}.part"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        self._fd = os.open(
+            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+        )
         self._temp = temp
-        self._file = os.fdopen(fd, "wb")
+        self._batch, self._batched = [], 0
         self._written = self._flushed = 0
 
     def write(self, chunk: bytes) -> None:
-        assert self._file is not None, "begin() first"
+        assert self._fd is not None, "begin() first"
         self._see(chunk)
-        self._file.write(chunk)
-        self._written += len(chunk)
-        if _START_WRITEBACK is not None and self._written - self._flushed >= WRITEBACK_BYTES:
-            # Hands what was written so far to the disk now, without waiting for it, so the
-            # fsync that makes the file durable has only the tail left to flush.
-            self._file.flush()
-            _START_WRITEBACK(self._file.fileno(), self._flushed, self._written - self._flushed)
-            self._flushed = self._written
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        if self._batched >= WRITE_BATCH or len(self._batch) >= _MAX_BUFFERS:
+            if self._writer is None:
+                self._writer = _WriteBehind(self._write_out)
+            self._writer.put(self._batch)
+            self._batch, self._batched = [], 0
 
     def finish(self) -> None:
-        assert self._file is not None, "begin() first"
+        assert self._fd is not None, "begin() first"
         assert self._temp is not None
         try:
             fmt, ext = self._format()
-            self._file.flush()
-            _sync_data(self._file.fileno())
-            self._file.close()
+            if self._writer is not None:
+                if self._batch:
+                    self._writer.put(self._batch)
+                self._writer.join()
+            elif self._batch:
+                self._write_out(self._batch)
+            self._batch = []
+            _sync_data(self._fd)
+            os.close(self._fd)
+            self._fd = None
             if self._is_dir:
                 final = path_inside(self._target, f"{self._stem}{ext}")
             else:
@@ -194,15 +211,20 @@ class FileSink(_Sniffing):
         except BaseException:
             self.abort()
             raise
-        self._file = None
+        self._writer = None
         self._temp = None
         self._final = final
 
     def abort(self) -> None:
-        if self._file is not None:
+        # The writer first: the file is closed and removed only once nothing writes to it.
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        self._batch, self._batched = [], 0
+        if self._fd is not None:
             with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+                os.close(self._fd)
+            self._fd = None
         if self._temp is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._temp.unlink()
@@ -219,7 +241,86 @@ class FileSink(_Sniffing):
         self.finish()
         return self.path
 
+    def _write_out(self, batch: list[bytes]) -> None:
+        """Write ``batch`` whole, and start writeback every ``WRITEBACK_BYTES``; called by one
+        thread at a time (the writer's, once there is one)."""
+        assert self._fd is not None
+        self._written += _write_fully(self._fd, batch)
+        if _START_WRITEBACK is not None and self._written - self._flushed >= WRITEBACK_BYTES:
+            # Hands what was written so far to the disk now, without waiting for it, so the
+            # sync that makes the file durable has only the tail left to flush.
+            _START_WRITEBACK(self._fd, self._flushed, self._written - self._flushed)
+            self._flushed = self._written
 
+
+class _WriteBehind:
+    """Calls ``write`` on each batch it is given, in a thread of its own, so a download's disk
+    work overlaps its network reads; at most ``_WAITING_BATCHES`` batches wait (bounded memory,
+    and a writer slower than the network holds up the reads).
+
+    An error of ``write`` is raised by the next :meth:`put` or by :meth:`join`; after it, the
+    remaining batches are dropped. Daemonic: a sink left unfinished never keeps the
+    interpreter from exiting.
+    """
+
+    def __init__(self, write: Callable[[list[bytes]], None]) -> None:
+        self._write = write
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(_WAITING_BATCHES)
+        self._error: BaseException | None = None
+        self._dropping = False
+        self._thread = threading.Thread(target=self._run, name="flux2-file-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: list[bytes]) -> None:
+        self._raise_error()
+        self._queue.put(batch)
+
+    def join(self) -> None:
+        """Wait until every batch is written; raise the writer's error, if any."""
+        self._stop()
+        self._raise_error()
+
+    def cancel(self) -> None:
+        """Drop the batches still waiting and wait for the one being written."""
+        self._dropping = True
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is None and not self._dropping:
+                try:
+                    self._write(batch)
+                except BaseException as exc:  # raised in the sink's own thread, by put or join
+                    self._error = exc
+
+
+def _write_fully(fd: int, chunks: list[bytes]) -> int:
+    """Write ``chunks`` to ``fd`` in order, whole (one system call where ``os.writev``
+    exists); the number of bytes."""
+    size = sum(len(chunk) for chunk in chunks)
+    done = _writev(fd, chunks) if _writev is not None else 0
+    if done < size:  # a short write, or no writev: the rest one call at a time
+        with memoryview(b"".join(chunks)) as rest:
+            while done < size:
+                done += os.write(fd, rest[done:])
+    return size
+
+
+# How much a FileSink hands its writer at once, and how many such batches may wait for it:
+# bounded memory, few hand-offs between threads.
+WRITE_BATCH: Final = 1 << 20
+_WAITING_BATCHES: Final = 2
+# At most this many chunks in one batch: os.writev takes at most IOV_MAX (1024 on Linux).
+_MAX_BUFFERS: Final = 256
 # How much a FileSink writes between two requests to start writeback.
 WRITEBACK_BYTES: Final = 8 << 20
 
@@ -232,6 +333,7 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
 
 
 _START_WRITEBACK: Final = _start_writeback if hasattr(os, "posix_fadvise") else None
+_writev: Final[Callable[[int, list[bytes]], int] | None] = getattr(os, "writev", None)
 # The data and the size, which is what a file read back after a crash needs; not the times.
 _sync_data: Final = getattr(os, "fdatasync", os.fsync)
 
