@@ -21,7 +21,7 @@ import httpx
 from . import decisions
 from ._logging import logger, redact_url
 from ._wire import AUTH_HEADER
-from .downloads import WRITE_BATCH, Sink
+from .downloads import Sink
 from .errors import ResponseTooLargeError, TransferTimeoutError
 
 T = TypeVar("T")
@@ -318,11 +318,6 @@ def open_following(ctx: Context, request: httpx.Request, *, key: bool) -> Flow[O
     return opened
 
 
-def _write_all(sink: Sink, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        sink.write(chunk)
-
-
 def read_body(
     ctx: Context, opened: Open, into: Sink | None, *, limit: int, deadline: float | None
 ) -> Flow[bytes]:
@@ -335,9 +330,6 @@ def read_body(
     url = redact_url(opened.request.url)
     kept = bytearray()
     received = 0
-    batch: list[bytes] = []
-    batched = 0
-    offload = into is not None and into.blocking
     try:
         while chunk := (yield Read(opened)):
             received += len(chunk)
@@ -358,14 +350,8 @@ def read_body(
                 )
             if into is None:
                 kept += chunk
-            elif not offload:
-                into.write(chunk)
-            else:  # a sink that blocks (a file) gets the body in batches, each one action
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched >= WRITE_BATCH:
-                    yield Blocking(_write_all, into, batch)
-                    batch, batched = [], 0
+            elif into.write(chunk):  # a file's writes fell behind: wait (off the event loop)
+                yield Blocking(into.drain)
     except httpx.DecodingError as exc:
         yield Close(opened)
         raise UnreadableBody(f"its encoding is broken ({exc})") from None
@@ -375,9 +361,6 @@ def read_body(
         yield Close(opened)
         raise
     yield Close(opened)
-    if batch:
-        assert into is not None
-        yield Blocking(_write_all, into, batch)
     return bytes(kept)
 
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import queue
 import re
 import secrets
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -25,6 +22,7 @@ from urllib.parse import unquote_plus
 from ._logging import logger
 from ._paths import path_inside, safe_file_name
 from ._wire import RESULT_TTL_SECONDS
+from ._writer import FileWriter
 from .errors import InputError
 from .inputs import SNIFF_BYTES, describe_content, sniff_image_format
 
@@ -39,14 +37,20 @@ class Sink(Protocol):
     """Receives one download attempt; may be restarted after :meth:`abort`.
 
     A sink whose methods may block (on a disk) says so in ``blocking``: the async client then
-    calls them from a worker thread, one at a time, never two at once.
+    calls them from a worker thread, one at a time, never two at once; all but :meth:`write`,
+    which never waits on a disk.
     """
 
     blocking: ClassVar[bool]
 
     def begin(self, content_type: str | None) -> None: ...
 
-    def write(self, chunk: bytes) -> None: ...
+    def write(self, chunk: bytes) -> bool:
+        """Take the next bytes; whether the sink holds more than it should, so that
+        :meth:`drain` is due before the next write."""
+
+    def drain(self) -> None:
+        """Wait until the sink holds little enough (its writes caught up)."""
 
     def finish(self) -> None: ...
 
@@ -100,9 +104,13 @@ class MemorySink(_Sniffing):
         self._start(content_type)
         self._buffer = io.BytesIO()
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes) -> bool:
         self._see(chunk)
         self._buffer.write(chunk)
+        return False
+
+    def drain(self) -> None:
+        pass
 
     def finish(self) -> None:
         self._format()
@@ -122,8 +130,8 @@ class FileSink(_Sniffing):
     of the image's actual format. ``stem`` comes from the service (a task id) or a URL, so it
     is made a safe file name and the final path is checked to lie inside the directory.
 
-    A download larger than one batch is written by a thread of the sink's own while the next
-    bytes arrive (see :class:`_WriteBehind`); a smaller one when it is finished.
+    The bytes are written by a thread of the sink's own while the next ones arrive
+    (:class:`flux2._writer.FileWriter`): :meth:`write` never waits on the disk.
     """
 
     blocking: ClassVar[bool] = True
@@ -144,13 +152,9 @@ class FileSink(_Sniffing):
         self._is_dir = self._target.is_dir() or text.endswith((os.sep, "/"))
         self._stem = safe_file_name(stem)
         self._fd: int | None = None
+        self._writer: FileWriter | None = None
         self._temp: Path | None = None
         self._final: Path | None = None
-        self._batch: list[bytes] = []
-        self._batched = 0
-        self._writer: _WriteBehind | None = None
-        self._written = 0
-        self._flushed = 0
 
     @property
     def path(self) -> Path:
@@ -173,32 +177,24 @@ class FileSink(_Sniffing):
             temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
         )
         self._temp = temp
-        self._batch, self._batched = [], 0
-        self._written = self._flushed = 0
+        self._writer = FileWriter(self._fd)
 
-    def write(self, chunk: bytes) -> None:
-        assert self._fd is not None, "begin() first"
+    def write(self, chunk: bytes) -> bool:
+        assert self._writer is not None, "begin() first"
         self._see(chunk)
-        self._batch.append(chunk)
-        self._batched += len(chunk)
-        if self._batched >= WRITE_BATCH or len(self._batch) >= _MAX_BUFFERS:
-            if self._writer is None:
-                self._writer = _WriteBehind(self._write_out)
-            self._writer.put(self._batch)
-            self._batch, self._batched = [], 0
+        return self._writer.write(chunk)
+
+    def drain(self) -> None:
+        assert self._writer is not None, "begin() first"
+        self._writer.drain()
 
     def finish(self) -> None:
-        assert self._fd is not None, "begin() first"
+        assert self._writer is not None, "begin() first"
+        assert self._fd is not None
         assert self._temp is not None
         try:
             fmt, ext = self._format()
-            if self._writer is not None:
-                if self._batch:
-                    self._writer.put(self._batch)
-                self._writer.join()
-            elif self._batch:
-                self._write_out(self._batch)
-            self._batch = []
+            self._writer.close()
             _sync_data(self._fd)
             os.close(self._fd)
             self._fd = None
@@ -220,7 +216,6 @@ class FileSink(_Sniffing):
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None
-        self._batch, self._batched = [], 0
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -241,99 +236,7 @@ class FileSink(_Sniffing):
         self.finish()
         return self.path
 
-    def _write_out(self, batch: list[bytes]) -> None:
-        """Write ``batch`` whole, and start writeback every ``WRITEBACK_BYTES``; called by one
-        thread at a time (the writer's, once there is one)."""
-        assert self._fd is not None
-        self._written += _write_fully(self._fd, batch)
-        if _START_WRITEBACK is not None and self._written - self._flushed >= WRITEBACK_BYTES:
-            # Hands what was written so far to the disk now, without waiting for it, so the
-            # sync that makes the file durable has only the tail left to flush.
-            _START_WRITEBACK(self._fd, self._flushed, self._written - self._flushed)
-            self._flushed = self._written
 
-
-class _WriteBehind:
-    """Calls ``write`` on each batch it is given, in a thread of its own, so a download's disk
-    work overlaps its network reads; at most ``_WAITING_BATCHES`` batches wait (bounded memory,
-    and a writer slower than the network holds up the reads).
-
-    An error of ``write`` is raised by the next :meth:`put` or by :meth:`join`; after it, the
-    remaining batches are dropped. Daemonic: a sink left unfinished never keeps the
-    interpreter from exiting.
-    """
-
-    def __init__(self, write: Callable[[list[bytes]], None]) -> None:
-        self._write = write
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(_WAITING_BATCHES)
-        self._error: BaseException | None = None
-        self._dropping = False
-        self._thread = threading.Thread(target=self._run, name="flux2-file-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, batch: list[bytes]) -> None:
-        self._raise_error()
-        self._queue.put(batch)
-
-    def join(self) -> None:
-        """Wait until every batch is written; raise the writer's error, if any."""
-        self._stop()
-        self._raise_error()
-
-    def cancel(self) -> None:
-        """Drop the batches still waiting and wait for the one being written."""
-        self._dropping = True
-        self._stop()
-
-    def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            if self._error is None and not self._dropping:
-                try:
-                    self._write(batch)
-                except BaseException as exc:  # raised in the sink's own thread, by put or join
-                    self._error = exc
-
-
-def _write_fully(fd: int, chunks: list[bytes]) -> int:
-    """Write ``chunks`` to ``fd`` in order, whole (one system call where ``os.writev``
-    exists); the number of bytes."""
-    size = sum(len(chunk) for chunk in chunks)
-    done = _writev(fd, chunks) if _writev is not None else 0
-    if done < size:  # a short write, or no writev: the rest one call at a time
-        with memoryview(b"".join(chunks)) as rest:
-            while done < size:
-                done += os.write(fd, rest[done:])
-    return size
-
-
-# How much a FileSink hands its writer at once, and how many such batches may wait for it:
-# bounded memory, few hand-offs between threads.
-WRITE_BATCH: Final = 1 << 20
-_WAITING_BATCHES: Final = 2
-# At most this many chunks in one batch: os.writev takes at most IOV_MAX (1024 on Linux).
-_MAX_BUFFERS: Final = 256
-# How much a FileSink writes between two requests to start writeback.
-WRITEBACK_BYTES: Final = 8 << 20
-
-
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    # On Linux, DONTNEED starts writeback of the range's dirty pages without waiting for it
-    # (and drops its pages from the cache once they are clean).
-    with contextlib.suppress(OSError):
-        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-
-
-_START_WRITEBACK: Final = _start_writeback if hasattr(os, "posix_fadvise") else None
-_writev: Final[Callable[[int, list[bytes]], int] | None] = getattr(os, "writev", None)
 # The data and the size, which is what a file read back after a crash needs; not the times.
 _sync_data: Final = getattr(os, "fdatasync", os.fsync)
 
