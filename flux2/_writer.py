@@ -22,7 +22,7 @@ __all__ = ["BACKLOG", "BUFFER_BYTES", "WRITEBACK_BYTES", "FileWriter"]
 # of memory (the buffers in existence stay at about BACKLOG / BUFFER_BYTES + 2).
 BUFFER_BYTES: Final = 1 << 20
 # How far the thread may fall behind before :meth:`FileWriter.write` asks for a drain.
-BACKLOG: Final = 2 * BUFFER_BYTES
+BACKLOG: Final = 4 * BUFFER_BYTES
 # How much is written between two requests to start writeback.
 WRITEBACK_BYTES: Final = 8 << 20
 
