@@ -26,7 +26,7 @@ BIG = PNG + bytes(range(256)) * ((_writer.WRITEBACK_BYTES + _writer.BUFFER_BYTES
 CHUNK = 3 * _writer.BUFFER_BYTES // 8 + 5
 
 
-class Chunks(httpx.SyncByteStream, httpx.AsyncByteStream):
+class PngBody(httpx.SyncByteStream, httpx.AsyncByteStream):
     """A 200 body (a PNG) of ``count`` chunks, sent one at a time; ``after(n)`` runs once
     chunk ``n`` was taken (it may raise, or return a coroutine the async body awaits)."""
 
@@ -58,7 +58,7 @@ class Chunks(httpx.SyncByteStream, httpx.AsyncByteStream):
         return b"".join(self._chunk(n) for n in range(self.count))
 
 
-def streamed(body: Chunks) -> httpx.Response:
+def streamed(body: PngBody) -> httpx.Response:
     return httpx.Response(200, stream=body, headers={"content-type": "image/png"})
 
 
@@ -94,7 +94,7 @@ def test_a_large_download_is_written_whole(run: Runner, api: FakeBFL, tmp_path: 
 def test_a_streamed_download_is_written_whole_by_a_thread_of_its_own(
     run: Runner, api: FakeBFL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = Chunks(40)
+    body = PngBody(40)
     api.delivery_replies = [streamed(body)]
     threads = spy_on_writes(monkeypatch)
     image = run("generate", "a fox")
@@ -109,7 +109,7 @@ def test_a_streamed_download_is_written_whole_by_a_thread_of_its_own(
 def test_the_async_client_does_no_file_work_on_its_event_loop(
     api: FakeBFL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = Chunks(40)
+    body = PngBody(40)
     api.delivery_replies = [streamed(body)]
     threads: dict[str, set[int]] = {"write": spy_on_writes(monkeypatch)}
     drained = threading.Event()
@@ -185,7 +185,7 @@ def test_memory_stays_bounded_when_the_disk_is_slower_than_the_network(
 def test_a_failing_disk_stops_the_download_with_a_flux2_error_and_leaves_no_file(
     run: Runner, api: FakeBFL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: int
 ) -> None:
-    body = Chunks(40)
+    body = PngBody(40)
     api.delivery_replies = [streamed(body)]
     write = _writer._write_fully
     calls = 0
@@ -205,6 +205,30 @@ def test_a_failing_disk_stops_the_download_with_a_flux2_error_and_leaves_no_file
     assert body.sent < body.count  # the download stopped, not only the writing
     assert writer_threads() == []
     assert len(api.to("delivery-eu1.bfl.ai")) == 1  # a disk error is not the network's: no retry
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("cut", ["size limit", "deadline"])
+def test_a_download_cut_while_the_writer_writes_leaves_no_file_and_no_thread(
+    api: FakeBFL, tmp_path: Path, kind: str, cut: str
+) -> None:
+    def late(n: int) -> None:
+        if cut == "deadline" and n == 20:
+            api.clock.now += 3600
+
+    body = PngBody(40, late)
+    api.delivery_replies = [streamed(body)]
+    limit = 12 * CHUNK if cut == "size limit" else 40 * CHUNK
+    run = Runner(kind, api, max_download_bytes=limit, download_timeout=60)
+    try:
+        image = run("generate", "a fox")
+        error = flux2.ResponseTooLargeError if cut == "size limit" else flux2.TransferTimeoutError
+        with pytest.raises(error):
+            run.save(image, tmp_path)
+    finally:
+        run.close()
+    assert leftovers(tmp_path) == []
+    assert writer_threads() == []
 
 
 def test_an_error_at_the_last_write_is_raised_by_finish(
@@ -264,7 +288,7 @@ def test_an_interrupt_while_the_writer_writes_waits_for_it_then_leaves_no_file(
             raise KeyboardInterrupt
         return wait_then_hang()
 
-    body = Chunks(40, interrupt)
+    body = PngBody(40, interrupt)
     api.delivery_replies = [streamed(body)]
     monkeypatch.setattr(_writer, "_write_fully", slow_write)
     monkeypatch.setattr(_writer.FileWriter, "cancel", logged_cancel)
