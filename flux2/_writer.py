@@ -30,8 +30,8 @@ _Item = tuple[bytes | memoryview, bytearray | None]
 
 
 class FileWriter:
-    """Writes to ``fd`` what :meth:`write` is given, in order, from a thread started once more
-    than one buffer arrived (a small file is written by :meth:`close`, in the caller's thread).
+    """Writes to ``fd`` what :meth:`write` is given, in order, from a thread started once a
+    buffer is full (a smaller file is written by :meth:`close`, in the caller's thread).
 
     :meth:`write` never waits on the disk: it copies and hands on, and says when the thread
     is more than ``BACKLOG`` behind; :meth:`drain` then waits for it (the async client calls
