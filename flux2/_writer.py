@@ -23,8 +23,9 @@ __all__ = ["BACKLOG", "BUFFER_BYTES", "WRITEBACK_BYTES", "FileWriter"]
 BUFFER_BYTES: Final = 1 << 20
 # How far the thread may fall behind before :meth:`FileWriter.write` asks for a drain.
 BACKLOG: Final = 4 * BUFFER_BYTES
-# How much is written between two requests to start writeback.
-WRITEBACK_BYTES: Final = 8 << 20
+# How much is written between two requests to start writeback: at most this much is left for
+# the final sync to flush (which the download waits for), and each request stays cheap.
+WRITEBACK_BYTES: Final = 2 * BUFFER_BYTES
 
 _Item = tuple[bytes | memoryview, bytearray | None]
 
