@@ -318,16 +318,6 @@ def open_following(ctx: Context, request: httpx.Request, *, key: bool) -> Flow[O
     return opened
 
 
-# A sink that blocks (a file) gets the body in batches of about this size, each one action: few
-# enough hand-offs to a worker thread, and a bounded amount held in memory.
-WRITE_BATCH: Final = 1 << 20
-
-
-def _write_all(sink: Sink, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        sink.write(chunk)
-
-
 def read_body(
     ctx: Context, opened: Open, into: Sink | None, *, limit: int, deadline: float | None
 ) -> Flow[bytes]:
@@ -339,9 +329,6 @@ def read_body(
     """
     kept = bytearray()
     received = 0
-    batch: list[bytes] = []
-    batched = 0
-    offload = into is not None and into.blocking
     try:
         while chunk := (yield Read(opened)):
             received += len(chunk)
@@ -364,14 +351,8 @@ def read_body(
                 )
             if into is None:
                 kept += chunk
-            elif not offload:
-                into.write(chunk)
-            else:
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched >= WRITE_BATCH:
-                    yield Blocking(_write_all, into, batch)
-                    batch, batched = [], 0
+            elif into.write(chunk):  # a file's writes fell behind: wait (off the event loop)
+                yield Blocking(into.drain)
     except httpx.DecodingError as exc:
         yield Close(opened)
         raise UnreadableBody(f"its encoding is broken ({exc})") from None
@@ -381,9 +362,6 @@ def read_body(
         yield Close(opened)
         raise
     yield Close(opened)
-    if batch:
-        assert into is not None
-        yield Blocking(_write_all, into, batch)
     return bytes(kept)
 
 

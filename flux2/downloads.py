@@ -16,12 +16,13 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, ClassVar, Final, Protocol
+from typing import ClassVar, Final, Protocol
 from urllib.parse import unquote_plus
 
 from ._logging import logger
 from ._paths import path_inside, safe_file_name
 from ._wire import RESULT_TTL_SECONDS
+from ._writer import FileWriter
 from .errors import InputError
 from .inputs import SNIFF_BYTES, describe_content, sniff_image_format
 
@@ -36,14 +37,20 @@ class Sink(Protocol):
     """Receives one download attempt; may be restarted after :meth:`abort`.
 
     A sink whose methods may block (on a disk) says so in ``blocking``: the async client then
-    calls them from a worker thread, one at a time, never two at once.
+    calls them from a worker thread, one at a time, never two at once; all but :meth:`write`,
+    which never waits on a disk.
     """
 
     blocking: ClassVar[bool]
 
     def begin(self, content_type: str | None) -> None: ...
 
-    def write(self, chunk: bytes) -> None: ...
+    def write(self, chunk: bytes) -> bool:
+        """Take the next bytes; whether the sink holds more than it should, so that
+        :meth:`drain` is due before the next write."""
+
+    def drain(self) -> None:
+        """Wait until the sink holds little enough (its writes caught up)."""
 
     def finish(self) -> None: ...
 
@@ -97,9 +104,13 @@ class MemorySink(_Sniffing):
         self._start(content_type)
         self._buffer = io.BytesIO()
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes) -> bool:
         self._see(chunk)
         self._buffer.write(chunk)
+        return False
+
+    def drain(self) -> None:
+        pass
 
     def finish(self) -> None:
         self._format()
@@ -118,6 +129,9 @@ class FileSink(_Sniffing):
     path ending in a separator), in which the file is named ``<stem><ext>`` with the extension
     of the image's actual format. ``stem`` comes from the service (a task id) or a URL, so it
     is made a safe file name and the final path is checked to lie inside the directory.
+
+    The bytes are written by a thread of the sink's own while the next ones arrive
+    (:class:`flux2._writer.FileWriter`): :meth:`write` never waits on the disk.
     """
 
     blocking: ClassVar[bool] = True
@@ -137,11 +151,10 @@ class FileSink(_Sniffing):
         self._target = Path(text).expanduser()
         self._is_dir = self._target.is_dir() or text.endswith((os.sep, "/"))
         self._stem = safe_file_name(stem)
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
+        self._writer: FileWriter | None = None
         self._temp: Path | None = None
         self._final: Path | None = None
-        self._written = 0
-        self._flushed = 0
 
     @property
     def path(self) -> Path:
@@ -160,31 +173,31 @@ class FileSink(_Sniffing):
         # Not tempfile.mkstemp: its 0600 mode would stick to the final file. 0666 minus the
         # umask gives the permissions any other new file would get.
         temp = directory / f".{name}.{secrets.token_hex(6)}.part"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        self._fd = os.open(
+            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+        )
         self._temp = temp
-        self._file = os.fdopen(fd, "wb")
-        self._written = self._flushed = 0
+        self._writer = FileWriter(self._fd)
 
-    def write(self, chunk: bytes) -> None:
-        assert self._file is not None, "begin() first"
+    def write(self, chunk: bytes) -> bool:
+        assert self._writer is not None, "begin() first"
         self._see(chunk)
-        self._file.write(chunk)
-        self._written += len(chunk)
-        if _START_WRITEBACK is not None and self._written - self._flushed >= WRITEBACK_BYTES:
-            # Hands what was written so far to the disk now, without waiting for it, so the
-            # fsync that makes the file durable has only the tail left to flush.
-            self._file.flush()
-            _START_WRITEBACK(self._file.fileno(), self._flushed, self._written - self._flushed)
-            self._flushed = self._written
+        return self._writer.write(chunk)
+
+    def drain(self) -> None:
+        assert self._writer is not None, "begin() first"
+        self._writer.drain()
 
     def finish(self) -> None:
-        assert self._file is not None, "begin() first"
+        assert self._writer is not None, "begin() first"
+        assert self._fd is not None
         assert self._temp is not None
         try:
             fmt, ext = self._format()
-            self._file.flush()
-            _sync_data(self._file.fileno())
-            self._file.close()
+            self._writer.close()
+            _sync_data(self._fd)
+            os.close(self._fd)
+            self._fd = None
             if self._is_dir:
                 final = path_inside(self._target, f"{self._stem}{ext}")
             else:
@@ -194,15 +207,19 @@ class FileSink(_Sniffing):
         except BaseException:
             self.abort()
             raise
-        self._file = None
+        self._writer = None
         self._temp = None
         self._final = final
 
     def abort(self) -> None:
-        if self._file is not None:
+        # The writer first: the file is closed and removed only once nothing writes to it.
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        if self._fd is not None:
             with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+                os.close(self._fd)
+            self._fd = None
         if self._temp is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._temp.unlink()
@@ -220,18 +237,6 @@ class FileSink(_Sniffing):
         return self.path
 
 
-# How much a FileSink writes between two requests to start writeback.
-WRITEBACK_BYTES: Final = 8 << 20
-
-
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    # On Linux, DONTNEED starts writeback of the range's dirty pages without waiting for it
-    # (and drops its pages from the cache once they are clean).
-    with contextlib.suppress(OSError):
-        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-
-
-_START_WRITEBACK: Final = _start_writeback if hasattr(os, "posix_fadvise") else None
 # The data and the size, which is what a file read back after a crash needs; not the times.
 _sync_data: Final = getattr(os, "fdatasync", os.fsync)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import httpx
@@ -180,3 +181,23 @@ def test_url_expiry_reads_se_else_end_time() -> None:
     assert url_expiry("https://d.bfl.ai/x?se=2026-09-21T10:00:00", None) == 1789984800.0
     assert url_expiry("https://d.bfl.ai/x", 1000.0) == 1600.0
     assert url_expiry("https://d.bfl.ai/x", None) is None
+
+
+def test_a_sink_restarted_after_an_abort_writes_only_the_new_attempt(tmp_path: Path) -> None:
+    # A download retried after a broken body: the first attempt's bytes, some still with the
+    # writer thread, go nowhere; only the second attempt's bytes are in the file.
+    big = PNG + bytes(range(256)) * 20_000
+    sink = FileSink(tmp_path, stem="t")
+    sink.begin("image/png")
+    sink.write(JPEG + bytes(len(big)))
+    sink.abort()
+    assert leftovers(tmp_path) == []
+    sink.begin("image/png")
+    for start in range(0, len(big), 65_536):
+        if sink.write(big[start : start + 65_536]):
+            sink.drain()
+    sink.finish()
+    assert sink.path == tmp_path / "t.png"
+    assert sink.path.read_bytes() == big
+    assert leftovers(tmp_path) == ["t.png"]
+    assert not [t for t in threading.enumerate() if t.name == "flux2-file-writer"]
