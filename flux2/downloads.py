@@ -13,6 +13,7 @@ import io
 import os
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -136,8 +137,17 @@ class FileSink(_Sniffing):
 
     blocking: ClassVar[bool] = True
 
-    def __init__(self, target: str | os.PathLike[str], *, stem: str) -> None:
+    def __init__(
+        self,
+        target: str | os.PathLike[str],
+        *,
+        stem: str,
+        check: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__()
+        # Called with the image's format before the file is moved into place; what it
+        # raises leaves no file.
+        self._check = check
         try:
             text = os.fsdecode(os.fspath(target))
         except TypeError:
@@ -194,6 +204,8 @@ class FileSink(_Sniffing):
         assert self._temp is not None
         try:
             fmt, ext = self._format()
+            if self._check is not None:
+                self._check(fmt)
             self._writer.close()
             _sync_data(self._fd)
             os.close(self._fd)

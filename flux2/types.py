@@ -11,7 +11,7 @@ import dataclasses
 import io
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from urllib.parse import parse_qs, urlsplit
@@ -302,10 +302,11 @@ class GeneratedImage:
         Pillow, the ``images`` extra). The file is written beside the target and moved into
         place only when complete: an interrupted or short download leaves no file behind.
         """
-        sink = _file_sink(path, self.task_id)
         wanted = self._wanted_format(path)
-        if wanted is not None:
-            return _write(sink, self._encoded_as(wanted, path, self.read(), convert=convert))
+        if wanted is not None and convert:
+            content = self._encoded_as(wanted, path, self.read(), convert=True)
+            return _write(_file_sink(path, self.task_id), content)
+        sink = self._sink(path, wanted)
         if self._content is not None:
             return _write(sink, self._content)
         self._downloader.fetch(self.url, sink, expires_at=self.expires_at)
@@ -313,15 +314,27 @@ class GeneratedImage:
 
     async def asave(self, path: str | os.PathLike[str], *, convert: bool = False) -> Path:
         """Async :meth:`save`."""
-        sink = _file_sink(path, self.task_id)
         wanted = self._wanted_format(path)
-        if wanted is not None:
-            content = await self.aread()
-            return _write(sink, self._encoded_as(wanted, path, content, convert=convert))
+        if wanted is not None and convert:
+            content = self._encoded_as(wanted, path, await self.aread(), convert=True)
+            return _write(_file_sink(path, self.task_id), content)
+        sink = self._sink(path, wanted)
         if self._content is not None:
             return _write(sink, self._content)
         await self._downloader.afetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
+
+    def _sink(self, path: str | os.PathLike[str], wanted: str | None) -> FileSink:
+        """A file sink for ``path``; when its extension names a format, one that refuses, as
+        the download ends and before any file is in place, an image of another format."""
+        if wanted is None:
+            return _file_sink(path, self.task_id)
+
+        def check(actual: str) -> None:
+            if actual != wanted:
+                raise self._mismatch(wanted, actual, path)
+
+        return _file_sink(path, self.task_id, check)
 
     @staticmethod
     def _wanted_format(path: str | os.PathLike[str]) -> str | None:
@@ -340,18 +353,7 @@ class GeneratedImage:
         if actual == wanted:
             return content
         if not convert:
-            ask = (
-                f", ask for output_format={wanted!r} when generating"
-                if wanted in self._offered_formats()
-                else ""
-            )
-            raise InputError(
-                f"{path} names a {wanted.upper()} file, but task {self.task_id}'s image is "
-                f"{(actual or 'unknown').upper()}; nothing was written. Save it under a name "
-                f"that matches{ask}, or re-encode it with save(path, convert=True) (needs "
-                "Pillow: pip install 'flux2[images]')",
-                param="path",
-            )
+            raise self._mismatch(wanted, actual, path)
         image = self.to_pil()
         if wanted == "jpeg" and image.mode not in {"RGB", "L", "CMYK"}:
             image = image.convert("RGB")  # JPEG has no alpha channel
@@ -363,6 +365,20 @@ class GeneratedImage:
                 f"cannot re-encode the image as {wanted.upper()}: {exc}", param="path"
             ) from exc
         return buffer.getvalue()
+
+    def _mismatch(self, wanted: str, actual: str | None, path: object) -> InputError:
+        ask = (
+            f", ask for output_format={wanted!r} when generating"
+            if wanted in self._offered_formats()
+            else ""
+        )
+        return InputError(
+            f"{path} names a {wanted.upper()} file, but task {self.task_id}'s image is "
+            f"{(actual or 'unknown').upper()}; nothing was written. Save it under a name "
+            f"that matches{ask}, or re-encode it with save(path, convert=True) (needs "
+            "Pillow: pip install 'flux2[images]')",
+            param="path",
+        )
 
     def _offered_formats(self) -> tuple[str, ...]:
         """The output formats the pinned spec offers for the image's model."""
@@ -452,12 +468,14 @@ class GeneratedImage:
         )
 
 
-def _file_sink(path: str | os.PathLike[str], stem: str) -> FileSink:
+def _file_sink(
+    path: str | os.PathLike[str], stem: str, check: Callable[[str], None] | None = None
+) -> FileSink:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(
             f"path must be a str or an os.PathLike, got {type(path).__name__}", param="path"
         )
-    return FileSink(path, stem=stem)
+    return FileSink(path, stem=stem, check=check)
 
 
 def _write(sink: FileSink, content: bytes) -> Path:

@@ -175,6 +175,16 @@ def test_saving_under_a_matching_or_neutral_name_writes_the_bytes(tmp_path: Path
     assert written == tmp_path / "gallery" / "task-1.jpg"
 
 
+def test_saving_under_a_named_file_streams_and_keeps_nothing_in_memory(tmp_path: Path) -> None:
+    content = encoded("JPEG")
+    image, served = generated(content)
+    assert image.save(tmp_path / "a.jpg").read_bytes() == content
+    assert asyncio.run(image.asave(tmp_path / "b.jpeg")).read_bytes() == content
+    assert served.downloads == 2  # straight to the files, not read into the image first
+    assert image.read() == content
+    assert served.downloads == 3
+
+
 def test_saving_under_a_contradicting_extension_is_refused_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
@@ -183,9 +193,10 @@ def test_saving_under_a_contradicting_extension_is_refused_and_writes_nothing(
         image.save(tmp_path / "x.png")
     assert "JPEG" in str(caught.value)
     assert list(tmp_path.iterdir()) == []
-    # The bytes are kept: saving again under the right name costs no second download.
+    # Saving streams the image to disk, held nowhere in memory: the refused attempt read it
+    # through to the end to learn its format, and the next one downloads it again.
     image.save(tmp_path / "x.jpg")
-    assert served.downloads == 1
+    assert served.downloads == 2
     with pytest.raises(flux2.InputError):
         asyncio.run(image.asave(tmp_path / "y.webp"))
     # A format the service does not offer is not suggested as an output_format.
