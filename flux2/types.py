@@ -302,7 +302,7 @@ class GeneratedImage:
         Pillow, the ``images`` extra). The file is written beside the target and moved into
         place only when complete: an interrupted or short download leaves no file behind.
         """
-        wanted = self._wanted_format(path)
+        wanted = self._wanted_format(_checked_path(path))
         if wanted is not None and convert:
             content = self._encoded_as(wanted, path, self.read(), convert=True)
             return _write(_file_sink(path, self.task_id), content)
@@ -314,7 +314,7 @@ class GeneratedImage:
 
     async def asave(self, path: str | os.PathLike[str], *, convert: bool = False) -> Path:
         """Async :meth:`save`."""
-        wanted = self._wanted_format(path)
+        wanted = self._wanted_format(_checked_path(path))
         if wanted is not None and convert:
             content = self._encoded_as(wanted, path, await self.aread(), convert=True)
             return _write(_file_sink(path, self.task_id), content)
@@ -339,7 +339,7 @@ class GeneratedImage:
     @staticmethod
     def _wanted_format(path: str | os.PathLike[str]) -> str | None:
         """The image format a file path's extension names (``None`` for a directory)."""
-        text = os.fspath(path)
+        text = os.fsdecode(os.fspath(path))
         target = Path(text).expanduser()
         if text.endswith((os.sep, "/")) or target.is_dir():
             return None
@@ -468,14 +468,18 @@ class GeneratedImage:
         )
 
 
-def _file_sink(
-    path: str | os.PathLike[str], stem: str, check: Callable[[str], None] | None = None
-) -> FileSink:
+def _checked_path(path: object) -> str | os.PathLike[str]:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(
             f"path must be a str or an os.PathLike, got {type(path).__name__}", param="path"
         )
-    return FileSink(path, stem=stem, check=check)
+    return path
+
+
+def _file_sink(
+    path: str | os.PathLike[str], stem: str, check: Callable[[str], None] | None = None
+) -> FileSink:
+    return FileSink(_checked_path(path), stem=stem, check=check)
 
 
 def _write(sink: FileSink, content: bytes) -> Path:
