@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -192,10 +191,7 @@ class AsyncClient(BaseClient):
         running: set[asyncio.Future[BatchResult]] = set()
 
         def refill() -> None:
-            # Called only while the caller is asking for a result: a generator left suspended
-            # (the caller stopped reading without closing it) starts no new, billed task.
-            for flow in itertools.islice(flows, width - len(running)):
-                running.add(asyncio.ensure_future(self._run(flow)))
+            self._top_up(flows, running, width, lambda f: asyncio.ensure_future(self._run(f)))
 
         try:
             refill()

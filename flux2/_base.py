@@ -4,13 +4,14 @@ variables, construction and ``with_options`` copies, and the context the flows r
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
 
 import httpx
 
@@ -20,6 +21,8 @@ from ._transfer import Cancelled, Checker, Context, Flow, Limits
 from ._version import __version__
 from .errors import InputError
 from .types import BatchResult, Downloader, GeneratedImage, Task, TaskResult
+
+F = TypeVar("F")  # a started batch item: a thread pool's future or an asyncio one
 
 if TYPE_CHECKING:
     from ._lowlevel import LowLevelClient
@@ -469,6 +472,19 @@ class BaseClient:
             on_progress=on_progress,
             downloader=self._downloader,
         )
+
+    @staticmethod
+    def _top_up(
+        flows: Iterator[Flow[BatchResult]],
+        running: set[F],
+        width: int,
+        start: Callable[[Flow[BatchResult]], F],
+    ) -> None:
+        """Start items of a ``generate_many`` until ``width`` run. Called only while the caller
+        is asking for a result: a generator left suspended (the caller stopped reading without
+        closing it) starts no new, billed task."""
+        for flow in itertools.islice(flows, width - len(running)):
+            running.add(start(flow))
 
     def _batch_flows(self, call: Mapping[str, Any]) -> list[Flow[BatchResult]]:
         """One flow per item of a ``generate_many`` call (from its ``locals()``)."""

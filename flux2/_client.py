@@ -3,7 +3,6 @@ with blocking I/O (everything else is shared with the async client in :mod:`flux
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -269,10 +268,7 @@ class Client(BaseClient):
         running: set[concurrent.futures.Future[BatchResult]] = set()
 
         def refill() -> None:
-            # Called only while the caller is asking for a result: a generator left suspended
-            # (the caller stopped reading without closing it) starts no new, billed task.
-            for flow in itertools.islice(flows, workers - len(running)):
-                running.add(pool.submit(self._run_item, flow, cancel))
+            self._top_up(flows, running, workers, lambda f: pool.submit(self._run_item, f, cancel))
 
         try:
             refill()

@@ -302,11 +302,9 @@ class GeneratedImage:
         Pillow, the ``images`` extra). The file is written beside the target and moved into
         place only when complete: an interrupted or short download leaves no file behind.
         """
-        wanted = self._wanted_format(_checked_path(path))
-        if wanted is not None and convert:
-            content = self._encoded_as(wanted, path, self.read(), convert=True)
-            return _write(_file_sink(path, self.task_id), content)
-        sink = self._sink(path, wanted)
+        sink, convert_to = self._save_plan(path, convert)
+        if convert_to is not None:
+            return _write(sink, self._encoded_as(convert_to, self.read()))
         if self._content is not None:
             return _write(sink, self._content)
         self._downloader.fetch(self.url, sink, expires_at=self.expires_at)
@@ -314,27 +312,32 @@ class GeneratedImage:
 
     async def asave(self, path: str | os.PathLike[str], *, convert: bool = False) -> Path:
         """Async :meth:`save`."""
-        wanted = self._wanted_format(_checked_path(path))
-        if wanted is not None and convert:
-            content = self._encoded_as(wanted, path, await self.aread(), convert=True)
-            return _write(_file_sink(path, self.task_id), content)
-        sink = self._sink(path, wanted)
+        sink, convert_to = self._save_plan(path, convert)
+        if convert_to is not None:
+            return _write(sink, self._encoded_as(convert_to, await self.aread()))
         if self._content is not None:
             return _write(sink, self._content)
         await self._downloader.afetch(self.url, sink, expires_at=self.expires_at)
         return sink.path
 
-    def _sink(self, path: str | os.PathLike[str], wanted: str | None) -> FileSink:
-        """A file sink for ``path``; when its extension names a format, one that refuses, as
-        the download ends and before any file is in place, an image of another format."""
+    def _save_plan(
+        self, path: str | os.PathLike[str], convert: bool
+    ) -> tuple[FileSink, str | None]:
+        """The sink :meth:`save` writes to, and the format to re-encode to (``None``: the bytes
+        go to the file as they arrive). A file name whose extension names a format gets a sink
+        that refuses, as the download ends and before any file is in place, an image of
+        another format; with ``convert`` the image is read whole and re-encoded instead."""
+        wanted = self._wanted_format(_checked_path(path))
         if wanted is None:
-            return _file_sink(path, self.task_id)
+            return _file_sink(path, self.task_id), None
+        if convert:
+            return _file_sink(path, self.task_id), wanted
 
         def check(actual: str) -> None:
             if actual != wanted:
                 raise self._mismatch(wanted, actual, path)
 
-        return _file_sink(path, self.task_id, check)
+        return _file_sink(path, self.task_id, check), None
 
     @staticmethod
     def _wanted_format(path: str | os.PathLike[str]) -> str | None:
@@ -345,15 +348,14 @@ class GeneratedImage:
             return None
         return format_of_suffix(target.suffix)
 
-    def _encoded_as(self, wanted: str, path: object, content: bytes, *, convert: bool) -> bytes:
+    def _encoded_as(self, wanted: str, content: bytes) -> bytes:
+        """``content`` as ``wanted``: as it is when it already is, else re-encoded."""
         from ._imageinfo import image_info
 
         info = image_info(content)
         actual = info.format if info is not None else None
         if actual == wanted:
             return content
-        if not convert:
-            raise self._mismatch(wanted, actual, path)
         image = self.to_pil()
         if wanted == "jpeg" and image.mode not in {"RGB", "L", "CMYK"}:
             image = image.convert("RGB")  # JPEG has no alpha channel

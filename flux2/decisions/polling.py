@@ -375,16 +375,17 @@ class PollPlan:
         # Requests are worth less against long runs: aim closer (the cost is proportional).
         closer = min(1.0, s.long_run / math.exp(belief.centre))
         lag_target = s.lag_target * closer
+
+        def gap(base: float, floor: float) -> float:
+            return max(base * math.pow(closer, 0.75), floor * s.min_interval)
+
         if belief.probability(last) > 0.995:
             # Later than anything learnt allows, whatever its progress says: the task queued
             # long, is stuck, or the service slowed. Spare the rate limit more and more.
             lateness = max(0.0, last - belief.quantile(0.995))
-            late_gap = max(s.max_gap * math.pow(closer, 0.75), 1.75 * s.min_interval)
-            return max(age, last + min(late_gap + 0.5 * lateness, s.max_interval))
-        if belief.runs:
-            max_gap = max(s.max_gap * math.pow(closer, 0.75), 1.25 * s.min_interval)
-        else:
-            max_gap = max(s.first_gap * math.pow(closer, 0.75), 1.75 * s.min_interval)
+            return max(age, last + min(gap(s.max_gap, 1.75) + 0.5 * lateness, s.max_interval))
+        # Near a learnt end the gap may shrink further than before the first run is seen.
+        max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
         may_be_done = belief.quantile(s.may_be_done, last)
         predicted = self._predicted_end()
         if predicted is not None and predicted > last:
