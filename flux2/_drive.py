@@ -17,6 +17,7 @@ import httpx
 
 from . import _downloading
 from ._boundary import as_flux2_error
+from ._netstream import faster_idle_checks
 from ._transfer import (
     Acquire,
     Action,
@@ -174,9 +175,11 @@ def new_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.Clien
 
 
 def new_async_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+    http = httpx.AsyncClient(
         timeout=timeout, follow_redirects=False, limits=limits(max_concurrency)
     )
+    faster_idle_checks(http)
+    return http
 
 
 class ClientDownloader:
