@@ -27,10 +27,10 @@ __all__ = ["faster_idle_checks"]
 _SOCKET_OPTIONS = typing.Iterable[typing.Any] | None
 
 
-def _readable(sock: socket.socket | None) -> bool:
-    # As httpcore decides it: an unknown or closed socket counts as readable (the connection
-    # is dropped), and select() stands in where poll() is missing.
-    if sock is None or sock.fileno() < 0:
+def _readable(sock: socket.socket) -> bool:
+    # As httpcore decides it: a closed socket counts as readable (the connection is dropped),
+    # and select() stands in where poll() is missing.
+    if sock.fileno() < 0:
         return True
     if sys.platform == "win32" or getattr(select, "poll", None) is None:
         ready, _, _ = select.select([sock], [], [], 0)
@@ -72,6 +72,10 @@ class _Stream(httpcore.AsyncNetworkStream):
             return self._inner.get_extra_info(info)
         if self._sock is _UNSEEN:
             self._sock = self._inner.get_extra_info("socket")
+        if self._sock is None:
+            # A stream with no socket to show (another backend's) knows for itself; "no
+            # socket" is not "readable" for it, or none of its connections would be kept.
+            return self._inner.get_extra_info("is_readable")
         return _readable(self._sock)
 
 

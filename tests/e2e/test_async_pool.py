@@ -7,8 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import select
+import socket
+import ssl as ssl_module
+import struct
 from collections.abc import AsyncIterator
+from typing import Any
 
+import httpcore
 import httpx
 import pytest
 
@@ -22,12 +27,27 @@ RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\
 class Server:
     """Answers each request on a connection with ``ok``. With ``close_after_answer``, it
     closes a connection after its first answer once ``close_now`` is set, as a server whose
-    keep-alive ran out while the client held the connection idle."""
+    keep-alive ran out while the client held the connection idle (with ``reset``, by an RST
+    rather than a FIN). With ``answer=False`` it reads a request and never answers; with
+    ``cut=True`` it sends half an answer and closes. Over TLS when given an ``ssl`` context."""
 
-    def __init__(self, close_after_answer: bool) -> None:
+    def __init__(
+        self,
+        close_after_answer: bool = False,
+        *,
+        answer: bool = True,
+        cut: bool = False,
+        reset: bool = False,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> None:
         self.close_after_answer = close_after_answer
+        self.answer = answer
+        self.cut = cut
+        self.reset = reset
+        self.ssl = ssl
         self.connections = 0
         self.answered = 0
+        self.received = asyncio.Event()
         self.close_now = asyncio.Event()
         self.closed = asyncio.Event()
         self.url = ""
@@ -39,6 +59,13 @@ class Server:
         self._writers.append(writer)
         try:
             while await reader.readuntil(b"\r\n\r\n"):
+                self.received.set()
+                if not self.answer:
+                    await reader.read()  # until the client gives up
+                    break
+                if self.cut:
+                    writer.write(RESPONSE.replace(b"Length: 2", b"Length: 9"))
+                    break
                 writer.write(RESPONSE)
                 await writer.drain()
                 self.answered += 1
@@ -47,13 +74,16 @@ class Server:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        if self.reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.close()
         self.closed.set()
 
     async def __aenter__(self) -> Server:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl)
         port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/"
+        self.url = f"{'https' if self.ssl else 'http'}://127.0.0.1:{port}/"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -61,7 +91,7 @@ class Server:
         self._server.close()
         for writer in self._writers:
             writer.close()
-            with contextlib.suppress(ConnectionError):
+            with contextlib.suppress(ConnectionError, ssl_module.SSLError):
                 await writer.wait_closed()
         await self._server.wait_closed()
 
@@ -85,18 +115,23 @@ async def test_a_kept_connection_is_reused(http: httpx.AsyncClient) -> None:
     assert server.connections == 1
 
 
+async def wait_readable(stream: object) -> None:
+    # Until the server's FIN or RST has reached the client's socket, as it has by the time a
+    # kept connection is next used in practice.
+    sock = stream.get_extra_info("socket")  # type: ignore[attr-defined]
+    assert select.select([sock], [], [], 5)[0]
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 async def test_a_connection_the_server_closed_while_idle_is_not_sent_a_request(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient, reset: bool
 ) -> None:
-    async with Server(close_after_answer=True) as server:
+    async with Server(close_after_answer=True, reset=reset) as server:
         assert (await http.get(server.url)).text == "ok"
         [stream] = _sockets(http)  # kept, idle
         server.close_now.set()
         await server.closed.wait()
-        # Wait until the server's FIN has reached the client's socket, as it has by the time
-        # a kept connection is next used in practice.
-        sock = stream.get_extra_info("socket")  # type: ignore[attr-defined]
-        assert select.select([sock], [], [], 5)[0]
+        await wait_readable(stream)
         assert (await http.get(server.url)).text == "ok"
     assert server.connections == 2
 
@@ -125,3 +160,88 @@ async def test_the_async_client_sends_through_a_checked_pool() -> None:
         assert type(backend).__module__ == "flux2._netstream"
         assert faster_idle_checks(http) == 1  # and giving it again changes nothing
         assert http._transport._pool._network_backend is backend
+
+
+async def test_a_connection_cut_during_an_answer_is_dropped_and_the_next_request_works(
+    http: httpx.AsyncClient,
+) -> None:
+    async with Server(cut=True) as cutting:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(cutting.url)
+    assert _sockets(http) == []
+    async with Server() as server:
+        assert (await http.get(server.url)).text == "ok"
+        assert (await http.get(server.url)).text == "ok"
+    assert server.connections == 1
+
+
+async def test_a_request_cancelled_while_waiting_for_its_answer_leaves_no_connection(
+    http: httpx.AsyncClient,
+) -> None:
+    async with Server(answer=False) as silent:
+        async with asyncio.timeout(None) as deadline:
+            request = asyncio.ensure_future(http.get(silent.url))
+            await silent.received.wait()  # the request is out; its answer never comes
+            deadline.reschedule(asyncio.get_running_loop().time())
+            with pytest.raises(asyncio.CancelledError):
+                await request
+        # The client closed the connection: the server reads its end.
+        await silent.closed.wait()
+    assert _sockets(http) == []
+    pool = http._transport._pool  # type: ignore[attr-defined]
+    assert pool.connections == []
+    async with Server() as server:
+        assert (await http.get(server.url)).text == "ok"
+
+
+class HiddenSocketStream(httpcore.AsyncNetworkStream):
+    """A stream of a backend other than httpcore's: it shows no socket, and answers whether it
+    is readable from what it knows itself."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self.inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self.inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self.inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        return None if info == "socket" else self.inner.get_extra_info(info)
+
+
+class HiddenSocketBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        return HiddenSocketStream(await self.inner.connect_tcp(*args, **kwargs))
+
+
+async def test_a_backend_whose_streams_show_no_socket_keeps_its_connections() -> None:
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        http._transport._pool._network_backend = HiddenSocketBackend()  # type: ignore[attr-defined]
+        assert faster_idle_checks(http) == 1
+        async with Server() as server:
+            for _ in range(3):
+                assert (await http.get(server.url)).text == "ok"
+    assert server.connections == 1
+
+
+async def test_copies_share_the_checked_pool_and_a_given_pool_is_left_alone() -> None:
+    async with AsyncClient(api_key="k", base_url="http://127.0.0.1:9") as client:
+        copy = client.with_options(max_retries=1, max_concurrency=3)
+        assert copy._http is client._http  # type: ignore[attr-defined]
+        backend = client._http._transport._pool._network_backend  # type: ignore[attr-defined]
+        assert type(backend).__module__ == "flux2._netstream"
+    async with httpx.AsyncClient() as mine:
+        before = mine._transport._pool._network_backend  # type: ignore[attr-defined]
+        async with AsyncClient(api_key="k", base_url="http://127.0.0.1:9", http_client=mine):
+            pass
+        assert mine._transport._pool._network_backend is before  # type: ignore[attr-defined]
+        assert type(before).__module__.startswith("httpcore.")
+        assert not mine.is_closed
