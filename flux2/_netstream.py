@@ -8,12 +8,14 @@ time. With a connection per task in flight that was most of the extra CPU an
 :class:`flux2.AsyncClient` spent per task over a :class:`flux2.Client`.
 
 The backend here wraps httpcore's own (anyio or trio, chosen as before) and answers
-``is_readable`` from the socket looked up once per connection; everything else is passed
-through unchanged.
+``is_readable`` from the socket looked up once per connection (a stream with no socket to show
+answers for itself). Everything else is passed through unchanged, except that a stream whose
+TLS handshake is cancelled is closed: httpcore would leave its socket open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import sys
@@ -65,7 +67,17 @@ class _Stream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+        try:
+            tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        except BaseException as exc:
+            # httpcore's backends close the stream when the handshake fails, but not when it
+            # is cancelled (a timeout around the request, a task cancelled): httpcore then
+            # drops the stream unclosed, and its socket stays open until garbage collection.
+            if not isinstance(exc, Exception):
+                with contextlib.suppress(Exception):  # the cancellation is what goes on
+                    await self._inner.aclose()
+            raise
+        return _Stream(tls)
 
     def get_extra_info(self, info: str) -> typing.Any:
         if info != "is_readable":
