@@ -15,9 +15,10 @@ from typing import Any, Self
 
 import httpcore
 import httpx
+import psutil
 import pytest
 
-from flux2 import AsyncClient
+from flux2 import AsyncClient, PollSchedule, _drive
 from flux2._drive import new_async_http_client
 from flux2._netstream import faster_idle_checks
 
@@ -263,3 +264,59 @@ async def test_copies_share_the_checked_pool_and_a_given_pool_is_left_alone() ->
         assert mine._transport._pool._network_backend is before  # type: ignore[attr-defined]
         assert type(before).__module__.startswith("httpcore.")
         assert not mine.is_closed
+
+
+async def test_an_image_read_after_its_client_closed_comes_through_a_checked_pool(
+    bfl_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[httpx.AsyncClient] = []
+
+    def recording(timeout: httpx.Timeout, max_concurrency: int) -> httpx.AsyncClient:
+        made.append(new_async_http_client(timeout, max_concurrency))
+        return made[-1]
+
+    async with AsyncClient(
+        api_key=bfl_emulator.api_key,
+        base_url=bfl_emulator.base_url,
+        poll_schedule=PollSchedule(scale=0.002),
+    ) as client:
+        image = await client.generate("a fox read later", model="klein-4b", output_format="png")
+    monkeypatch.setattr(_drive, "new_async_http_client", recording)
+    assert (await image.aread())[:4] == b"\x89PNG"
+    [short_lived] = made
+    assert short_lived.is_closed
+    backend = short_lived._transport._pool._network_backend  # type: ignore[attr-defined]
+    assert type(backend).__module__ == "flux2._netstream"
+
+
+async def test_a_request_cancelled_while_connecting_leaves_no_socket(
+    http: httpx.AsyncClient,
+) -> None:
+    # A listener that accepts nothing, its backlog filled: a new connection to it waits in
+    # SYN_SENT (where the kernel queues it regardless, it waits for an answer instead).
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.create_server(("127.0.0.1", 0), backlog=0))
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+
+        def to_listener() -> int:
+            return sum(
+                1
+                for c in psutil.Process().net_connections("tcp")
+                if c.raddr and c.raddr.port == port and c.status != psutil.CONN_CLOSE
+            )
+
+        before = to_listener()
+        request = asyncio.ensure_future(http.get(f"http://127.0.0.1:{port}/"))
+        while to_listener() == before:  # until the client's socket exists
+            await asyncio.sleep(0)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        assert to_listener() == before
+        assert _sockets(http) == []
+    async with Server() as server:
+        assert (await http.get(server.url)).text == "ok"
