@@ -213,6 +213,17 @@ async def test_a_request_cancelled_while_waiting_for_its_answer_leaves_no_connec
         assert (await http.get(server.url)).text == "ok"
 
 
+async def test_a_pool_closed_while_a_request_waits_ends_it_and_closes_the_socket() -> None:
+    async with Server(answer=False) as silent:
+        http = new_async_http_client(httpx.Timeout(5.0), 4)
+        request = asyncio.ensure_future(http.get(silent.url))
+        await silent.received.wait()
+        await http.aclose()
+        with pytest.raises(httpx.ReadError):
+            await request
+        await silent.closed.wait()
+
+
 class HiddenSocketStream(httpcore.AsyncNetworkStream):
     """A stream of a backend other than httpcore's: it shows no socket, and answers whether it
     is readable from what it knows itself."""
