@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -31,6 +32,7 @@ from ._transfer import (
     Sleep,
 )
 from .downloads import Sink
+from .errors import InputError
 
 T = TypeVar("T")
 
@@ -170,14 +172,39 @@ def limits(max_concurrency: int) -> httpx.Limits:
     )
 
 
+@contextlib.contextmanager
+def _proxies_from_environment() -> Iterator[None]:
+    # httpx reads HTTP(S)_PROXY / ALL_PROXY when a client is made; everything else it is
+    # given here was checked already. The variable's value is not quoted: it may hold a
+    # password.
+    try:
+        yield
+    except ImportError:
+        raise InputError(
+            "the environment names a SOCKS proxy (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY), "
+            "which needs the 'socksio' package: pip install 'httpx[socks]', or unset the "
+            "variable, or pass http_client= a client of your own",
+            param="http_client",
+        ) from None
+    except (ValueError, httpx.InvalidURL):
+        raise InputError(
+            "the proxy the environment names (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY) is not a "
+            "usable URL; allowed: http://, https://, socks5:// or socks5h:// with a host and "
+            "port; fix or unset the variable, or pass http_client= a client of your own",
+            param="http_client",
+        ) from None
+
+
 def new_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.Client:
-    return httpx.Client(timeout=timeout, follow_redirects=False, limits=limits(max_concurrency))
+    with _proxies_from_environment():
+        return httpx.Client(timeout=timeout, follow_redirects=False, limits=limits(max_concurrency))
 
 
 def new_async_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx.AsyncClient:
-    http = httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, limits=limits(max_concurrency)
-    )
+    with _proxies_from_environment():
+        http = httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, limits=limits(max_concurrency)
+        )
     faster_idle_checks(http)
     return http
 

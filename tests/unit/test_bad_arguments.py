@@ -3,6 +3,7 @@ allowed, raised before anything is sent: both clients, counted at the transport.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import socket
@@ -133,6 +134,43 @@ def test_a_base_url_with_a_query_from_the_environment_is_refused(
     with pytest.raises(flux2.InputError, match="no query") as caught:
         flux2.Client(api_key=KEY)
     assert "abc" not in str(caught.value)  # the signature-like value is redacted
+
+
+_HAS_SOCKSIO = importlib.util.find_spec("socksio") is not None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        pytest.param(
+            "ALL_PROXY",
+            "socks5://user:s3cret-pw@proxy.example:1080",
+            "needs the 'socksio' package",
+            marks=pytest.mark.skipif(_HAS_SOCKSIO, reason="socksio is installed"),
+            id="socks-without-socksio",
+        ),
+        pytest.param(
+            "HTTPS_PROXY", "ftp://user:s3cret-pw@proxy.example", "not a usable URL", id="scheme"
+        ),
+        pytest.param("HTTP_PROXY", "http://proxy.example:s3cret-pw", "not a usable URL", id="port"),
+    ],
+)
+@pytest.mark.parametrize("client_type", [flux2.Client, flux2.AsyncClient])
+def test_a_proxy_from_the_environment_httpx_cannot_use_is_an_input_error(
+    monkeypatch: pytest.MonkeyPatch,
+    client_type: type[flux2.Client | flux2.AsyncClient],
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    for name in ("ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(flux2.InputError, match=message) as caught:
+        client_type(api_key=KEY)
+    assert "s3cret" not in str(caught.value)  # a proxy URL may carry a password
+    assert "http_client=" in str(caught.value)
 
 
 def test_a_base_url_with_a_path_is_still_accepted() -> None:
