@@ -96,7 +96,7 @@ class PollSchedule:
     max_interval: float = 5.0
     queue_share: float = 0.15
     progress_error: float = 0.2
-    long_run: float = 5.0
+    long_run: float = 3.0
     probe_first: float = 2.0
     probe_min_expected: float = 10.0
 
