@@ -18,7 +18,6 @@ import httpx
 
 from . import _downloading
 from ._boundary import as_flux2_error
-from ._netstream import faster_idle_checks
 from ._transfer import (
     Acquire,
     Action,
@@ -205,6 +204,8 @@ def new_async_http_client(timeout: httpx.Timeout, max_concurrency: int) -> httpx
         http = httpx.AsyncClient(
             timeout=timeout, follow_redirects=False, limits=limits(max_concurrency)
         )
+    from ._netstream import faster_idle_checks  # loads httpcore, as httpx does on first use
+
     faster_idle_checks(http)
     return http
 

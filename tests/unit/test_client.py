@@ -194,10 +194,11 @@ def test_the_public_names_resolve() -> None:
 
 
 def test_importing_flux2_loads_neither_the_spec_nor_the_generated_client() -> None:
+    # Nor httpcore: httpx itself loads it with its first client.
     code = (
         "import sys, flux2; "
         "print(sorted(m for m in ('flux2_generated', 'flux2.registry', 'flux2._spec', 'asyncio', "
-        "'attrs', 'PIL') if m in sys.modules))"
+        "'attrs', 'PIL', 'httpcore') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
