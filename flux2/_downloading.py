@@ -80,7 +80,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
         except UnreadableBody as exc:
             fault, problem = exc, f"the body could not be read ({exc})"
         except TransferTimeoutError as exc:
-            raise _too_slow(ctx, redact_url(url)) from exc
+            raise _too_slow(ctx, url) from exc
         else:
             assert response is not None
             if not response.is_success:
@@ -118,7 +118,7 @@ def _download(ctx: Context, url: str, sink: Sink, expires_at: float | None) -> F
             attempt += 1
             continue
         if bound and isinstance(fault, httpx.TimeoutException):
-            raise _too_slow(ctx, redact_url(url)) from fault
+            raise _too_slow(ctx, url) from fault
         if response is None:
             raise transport_error(
                 "GET", url, fault, None, action="the download of the result image"
@@ -178,7 +178,8 @@ def _refused(
     )
 
 
-def _too_slow(ctx: Context, shown: str) -> TransferTimeoutError:
+def _too_slow(ctx: Context, url: str) -> TransferTimeoutError:
+    shown = redact_url(url)
     return TransferTimeoutError(
         f"the download of {shown} did not finish within {ctx.limits.download_timeout:g} s "
         "(download_timeout); no file was written",

@@ -16,30 +16,18 @@ TLS handshake is cancelled is closed: httpcore would leave its socket open.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
-import sys
 import typing
 
 import httpcore
 import httpx
 
+# httpcore's own answer for a socket (its sync pool's), so both pools decide alike.
+from httpcore._utils import is_socket_readable
+
 __all__ = ["faster_idle_checks"]
 
 _SOCKET_OPTIONS = typing.Iterable[typing.Any] | None
-
-
-def _readable(sock: socket.socket) -> bool:
-    # As httpcore decides it: a closed socket counts as readable (the connection is dropped),
-    # and select() stands in where poll() is missing.
-    if sock.fileno() < 0:
-        return True
-    if sys.platform == "win32" or getattr(select, "poll", None) is None:
-        ready, _, _ = select.select([sock], [], [], 0)
-        return bool(ready)
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 _UNSEEN: typing.Any = object()
@@ -88,7 +76,7 @@ class _Stream(httpcore.AsyncNetworkStream):
             # A stream with no socket to show (another backend's) knows for itself; "no
             # socket" is not "readable" for it, or none of its connections would be kept.
             return self._inner.get_extra_info("is_readable")
-        return _readable(self._sock)
+        return is_socket_readable(self._sock)
 
 
 class _Backend(httpcore.AsyncNetworkBackend):

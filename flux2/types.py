@@ -328,9 +328,7 @@ class GeneratedImage:
         that refuses, as the download ends and before any file is in place, an image of
         another format; with ``convert`` the image is read whole and re-encoded instead."""
         wanted = self._wanted_format(_checked_path(path))
-        if wanted is None:
-            return _file_sink(path, self.task_id), None
-        if convert:
+        if wanted is None or convert:
             return _file_sink(path, self.task_id), wanted
 
         def check(actual: str) -> None:
