@@ -58,7 +58,9 @@ class PollSchedule:
     figures is found in time). Each finished task moves the centre and the run-to-run spread
     (starting at ``run_spread``); the last ``memory`` tasks count. While a task runs, each
     ``progress`` it reports predicts its end, counted from when it left the queue (the queue
-    wait is learned too: the result's ``start_time``); the prediction narrows the estimate.
+    wait is learned too: the result's ``start_time``): at the mean rate since then and, from
+    two readings on, at the rate between the last two (progress is uneven: the prediction
+    is the geometric mean of both); the prediction narrows the estimate.
 
     The next poll comes at the earliest of: the ``aim`` quantile of the run time given that
     the task has not ended yet; ``lag_target`` after its median; and ``max_gap`` after the
@@ -70,8 +72,9 @@ class PollSchedule:
     ``min_interval`` at least (1.75 x before the model is learnt). Never sooner
     than ``min_interval`` after the last poll. Long models (``probe_min_expected``
     seconds or more) are also probed at ``probe_first`` x 3**k (2, 6, 18 s): a refused or
-    failed task is seen early. A task later than the estimate allows is polled every
-    ``max_gap``, growing with its lateness up to ``max_interval``. A model without figures
+    failed task is seen early. A task later than the estimate allows, and whose progress
+    is not rising, is polled every ``max_gap``, growing with its lateness up to
+    ``max_interval``. A model without figures
     starts at 15% of its age (0.5 s to ``max_interval``). A ``Retry-After`` from the server
     always wins over a shorter delay.
 
@@ -355,16 +358,26 @@ class PollPlan:
         if not readings:
             return None
         age, progress = readings[-1]
-        if len(readings) >= 2:
-            before, earlier = readings[-2]
-            if progress > earlier and age > before:
-                return age + (1 - progress) * (age - before) / (progress - earlier)
         belief = self._estimator.belief(self._model)
         started = belief.queue if belief else 0.0
         # Generation started after the last poll that saw it queued, before the first that
         # saw it generating.
         started = min(max(started, self._queued_until), self._started or age, age)
-        return started + (age - started) / progress
+        # At the mean rate since then: steady, but slow to follow a change of pace.
+        whole = started + (age - started) / progress
+        if len(readings) >= 2:
+            before, earlier = readings[-2]
+            if progress > earlier and age > before:
+                # At the rate between the last two readings: follows the pace, but one slow
+                # or fast stretch (progress is uneven) would throw the end far off alone.
+                recent = age + (1 - progress) * (age - before) / (progress - earlier)
+                return math.sqrt(whole * recent) if whole > 0 else recent
+        return whole
+
+    def _progressing(self) -> bool:
+        """Whether the last two progress readings rose (the task is not stuck)."""
+        readings = [r for r in self._readings if r[1] < 0.99]
+        return len(readings) >= 2 and readings[-1][1] > readings[-2][1]
 
     def _next_age(self, age: float) -> float:
         s = self._schedule
@@ -379,15 +392,19 @@ class PollPlan:
         def gap(base: float, floor: float) -> float:
             return max(base * math.pow(closer, 0.75), floor * s.min_interval)
 
-        if belief.probability(last) > 0.995:
-            # Later than anything learnt allows, whatever its progress says: the task queued
-            # long, is stuck, or the service slowed. Spare the rate limit more and more.
+        predicted = self._predicted_end()
+        if belief.probability(last) > 0.995 and not (
+            predicted is not None and predicted > last and self._progressing()
+        ):
+            # Later than anything learnt allows, and its progress is not rising: the task
+            # queued long, is stuck, or the service slowed. Spare the rate limit more and more.
+            # (The first tasks of a model to end are its shortest, so a task still moving may
+            # just be a long one: its progress places its next poll, as below.)
             lateness = max(0.0, last - belief.quantile(0.995))
             return max(age, last + min(gap(s.max_gap, 1.75) + 0.5 * lateness, s.max_interval))
         # Near a learnt end the gap may shrink further than before the first run is seen.
         max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
         may_be_done = belief.quantile(s.may_be_done, last)
-        predicted = self._predicted_end()
         if predicted is not None and predicted > last:
             # Narrow the belief with the prediction (both log-normal, weighed by precision).
             # A prediction from little progress is rough: the queue wait and the rate vary.

@@ -219,6 +219,44 @@ def test_late_tasks_are_polled_less_and_less_up_to_a_cap() -> None:
     assert len(delays) < 400 / 1.0 / 2
 
 
+def _taught(model: str, runs: Sequence[float], queue: float) -> PollEstimator:
+    estimator = PollSchedule().estimator()
+    for seconds in runs:
+        plan = estimator.plan(model, 0.0, 0.0)
+        plan.observe(seconds + 0.05, TaskResult("t", "Ready", start_time=queue, end_time=seconds))
+    return estimator
+
+
+def _observed(plan: PollPlan, readings: Sequence[tuple[float, float]]) -> float:
+    """Feed ``(age, progress)`` readings to ``plan``; the age of its next poll."""
+    for age, progress in readings:
+        status = "Generating" if progress > 0 else "Pending"
+        plan.observe(age, TaskResult("t", status, progress=progress))
+    return readings[-1][0] + plan.delay(readings[-1][0])
+
+
+def test_a_late_task_whose_progress_rises_is_polled_at_its_predicted_end() -> None:
+    """The first tasks of a model to end are its shortest: a longer one looks late against
+    them, but while its progress keeps rising it is not stuck, and its readings (here: the
+    end is 0.06 s away) place the next poll, not the spacing kept for late tasks."""
+    estimator = _taught("klein-4b", [1.94, 2.15, 2.38, 2.38, 2.5], queue=0.3)
+    rising = [(1.74, 0.343), (2.91, 0.926), (3.17, 0.986)]
+    assert _observed(estimator.plan("klein-4b", 0.0, 0.0), rising) < 3.17 + 0.4
+    # The same task with its progress stalled is polled as a late one.
+    stalled = [(1.74, 0.343), (2.91, 0.926), (3.17, 0.926)]
+    assert _observed(estimator.plan("klein-4b", 0.0, 0.0), stalled) > 3.17 + 0.6
+
+
+def test_one_slow_stretch_of_progress_does_not_push_the_next_poll_far_past_the_end() -> None:
+    """Progress is uneven: between the last two readings this task ran at a third of its mean
+    rate. At that rate alone it would end at 103 s and be polled near 82 s; its mean rate
+    since it left the queue says 76 s, and it ends at 73.4 s."""
+    estimator = _taught("max", [73.1, 72.0, 90.6, 71.8, 82.6, 74.3, 72.0], queue=6.3)
+    readings = [(2.0, 0.0), (6.0, 0.0), (18.0, 0.167), (30.36, 0.392), (39.98, 0.591)]
+    readings += [(46.91, 0.636), (54.0, 0.682)]
+    assert 60 < _observed(estimator.plan("max", 0.0, 0.0), readings) < 76
+
+
 def test_a_model_without_figures_is_polled_relative_to_its_age_until_learnt() -> None:
     estimator = PollSchedule().estimator()
     plan = estimator.plan("flux-2-ultra-new", 0.0, 0.0)
