@@ -116,6 +116,9 @@ class Service:
         self.server_faults = FaultSet(faults)
         self.requests: list[RecordedRequest] = []
         self.tasks: dict[str, EmulatedTask] = {}
+        # The tasks that may still be in flight: a task leaves flight only as time passes, so
+        # the in-flight count costs what is in flight, not every task ever made.
+        self._busy: dict[str, EmulatedTask] = {}
         self.webhooks: list[WebhookDelivery] = []
         self._spec = spec
         self.endpoints: dict[str, Endpoint] = submit_endpoints(spec)
@@ -198,7 +201,10 @@ class Service:
     # -- reading the state (any thread) --------------------------------------------------
 
     def in_flight(self, now: float) -> list[EmulatedTask]:
-        return [t for t in self.tasks.values() if t.in_flight(now)]
+        """The tasks in flight at ``now`` (call with the lock held)."""
+        for task_id in [i for i, t in self._busy.items() if not t.in_flight(now)]:
+            del self._busy[task_id]
+        return list(self._busy.values())
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -360,6 +366,7 @@ class Service:
             self.credits = round(self.credits - task.cost, 6)
             task.created = now
             self.tasks[task.id] = task
+            self._busy[task.id] = task
         if task.webhook_url is not None:
             self._spawn(self._webhook_sender.send(task, body.get("webhook_secret")))
         # From here on the task exists and is billed: the faults below spoil only the answer.

@@ -301,6 +301,20 @@ def test_a_finished_task_frees_its_slot(bfl_emulator_factory: Any) -> None:
     assert len(emu.submissions()) == 2
 
 
+def test_stuck_tasks_hold_their_slots_while_finished_ones_free_theirs(
+    bfl_emulator_factory: Any,
+) -> None:
+    emu = bfl_emulator_factory(speed=0, max_in_flight=2)
+    with api(emu) as http:
+        submit(http, "stuck fox [[fault:stuck]]")
+        for i in range(5):  # each ends at once, and frees its slot for the next
+            poll_until_done(http, submit(http, f"quick fox {i}")["polling_url"])
+        submit(http, "another stuck fox [[fault:stuck]]")
+        refused = http.post("/v1/flux-2-klein-4b", json={"prompt": "one too many"})
+    assert refused.status_code == 429
+    assert len(emu.submissions()) == 7
+
+
 def test_the_default_limit_is_24(bfl_emulator_factory: Any) -> None:
     emu = bfl_emulator_factory(speed=1)
     with api(emu) as http:
