@@ -72,9 +72,10 @@ class PollSchedule:
     ``min_interval`` at least (1.75 x before the model is learnt). Never sooner
     than ``min_interval`` after the last poll. Long models (``probe_min_expected``
     seconds or more) are also probed at ``probe_first`` x 3**k (2, 6, 18 s): a refused or
-    failed task is seen early. A task later than the estimate allows, and whose progress
-    is not rising, is polled every ``max_gap``, growing with its lateness up to
-    ``max_interval``. A model without figures
+    failed task is seen early. A task later than the estimate allows is polled every
+    ``max_gap``, growing with its lateness up to ``max_interval``; sooner if its progress
+    still rises and says it ends sooner (its readings alone then place the poll: what was
+    learnt is wrong about that task). A model without figures
     starts at 15% of its age (0.5 s to ``max_interval``). A ``Retry-After`` from the server
     always wins over a shorter delay.
 
@@ -393,15 +394,18 @@ class PollPlan:
             return max(base * math.pow(closer, 0.75), floor * s.min_interval)
 
         predicted = self._predicted_end()
-        if belief.probability(last) > 0.995 and not (
-            predicted is not None and predicted > last and self._progressing()
-        ):
-            # Later than anything learnt allows, and its progress is not rising: the task
-            # queued long, is stuck, or the service slowed. Spare the rate limit more and more.
-            # (The first tasks of a model to end are its shortest, so a task still moving may
-            # just be a long one: its progress places its next poll, as below.)
+        spaced = math.inf
+        if belief.probability(last) > 0.995:
+            # Later than anything learnt allows: the task queued long, is stuck, or the
+            # service slowed. Spare the rate limit more and more.
             lateness = max(0.0, last - belief.quantile(0.995))
-            return max(age, last + min(gap(s.max_gap, 1.75) + 0.5 * lateness, s.max_interval))
+            spaced = max(age, last + min(gap(s.max_gap, 1.75) + 0.5 * lateness, s.max_interval))
+            if predicted is None or predicted <= last or not self._progressing():
+                return spaced
+            # Its progress still rises: it is not stuck, and may just be a long one (the
+            # first tasks of a model to end are its shortest). What is learnt is wrong about
+            # this task: its progress alone may place the next poll sooner, as below; never
+            # later.
         # Near a learnt end the gap may shrink further than before the first run is seen.
         max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
         may_be_done = belief.quantile(s.may_be_done, last)
@@ -410,7 +414,8 @@ class PollPlan:
             # A prediction from little progress is rough: the queue wait and the rate vary.
             progress = self._readings[-1][1]
             error = max(s.progress_error * (1 - progress) / math.sqrt(progress), 0.05)
-            weight, p_weight = 1 / belief.spread**2, 1 / error**2
+            weight = 0.0 if spaced < math.inf else 1 / belief.spread**2
+            p_weight = 1 / error**2
             centre = (belief.centre * weight + math.log(predicted) * p_weight) / (weight + p_weight)
             belief = _Belief(centre, math.sqrt(1 / (weight + p_weight)), belief.queue, belief.runs)
             may_be_done = belief.quantile(s.may_be_done, last)
@@ -422,4 +427,4 @@ class PollPlan:
                 probe *= 3
             if probe < target - s.min_interval:
                 target = probe
-        return max(target, last + s.min_interval, age)
+        return min(max(target, last + s.min_interval, age), spaced)

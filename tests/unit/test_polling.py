@@ -18,7 +18,7 @@ import flux2
 from flux2 import decisions
 from flux2.decisions import EXPECTED_SECONDS, PollSchedule
 from flux2.decisions.polling import PollEstimator, PollPlan
-from flux2.emulator._timing import TaskTiming, Timing
+from flux2.emulator._timing import Shape, TaskTiming, Timing
 from flux2.types import TaskResult
 
 # -- the schedule, simulated: no clock, no network -------------------------------------------
@@ -245,6 +245,31 @@ def test_a_late_task_whose_progress_rises_is_polled_at_its_predicted_end() -> No
     # The same task with its progress stalled is polled as a late one.
     stalled = [(1.74, 0.343), (2.91, 0.926), (3.17, 0.926)]
     assert _observed(estimator.plan("klein-4b", 0.0, 0.0), stalled) > 3.17 + 0.6
+
+
+def test_a_late_task_whose_progress_crawls_is_still_polled_at_least_every_max_interval() -> None:
+    """Rising progress may bring a late task's next poll forward, never push it back: at
+    this rate it would end in about a minute, and it is looked at within ``max_interval``."""
+    estimator = _taught("klein-4b", [1.94, 2.15, 2.38, 2.38, 2.5], queue=0.3)
+    crawling = [(1.74, 0.1), (2.9, 0.11), (3.5, 0.115)]
+    next_poll = _observed(estimator.plan("klein-4b", 0.0, 0.0), crawling)
+    assert 3.5 + 0.3 < next_poll <= 3.5 + PollSchedule().max_interval
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_a_service_that_slows_down_is_followed_by_the_progress_of_its_first_slow_task(
+    factor: float,
+) -> None:
+    """Eight tasks took 2.5 s; the next takes 2 or 3 times as long. What was learnt is wrong
+    for it, its rising progress is not: it is seen within 0.5 s of its end, with about as
+    many polls as a late task gets (not one every ``min_interval`` while the learnt times
+    say it is overdue: 11 and 21 polls)."""
+    estimator = PollSchedule().estimator()
+    even = Shape(queue_share=0.1)
+    simulate("klein-4b", [TaskTiming(2.5, even)] * 8, estimator=estimator, round_trip=0.05)
+    [slow] = simulate("klein-4b", [TaskTiming(2.5 * factor, even)], estimator=estimator)
+    assert slow.lag < 0.5
+    assert slow.polls <= 2 * factor + 1
 
 
 def test_one_slow_stretch_of_progress_does_not_push_the_next_poll_far_past_the_end() -> None:
