@@ -203,7 +203,10 @@ class _Belief:
         """The ``q`` quantile of the run time, given that it is longer than ``after``."""
         z_after = (math.log(after) - self.centre) / self.spread if after > 0 else -math.inf
         floor = _cdf(z_after) if after > 0 else 0.0
-        return math.exp(self.centre + self.spread * _inverse_cdf(floor + q * (1 - floor)))
+        # Capped below a float's range: a belief narrowed by a vanishingly small progress
+        # reading may be centred or spread past it (the caller caps the poll anyway).
+        z = _inverse_cdf(floor + q * (1 - floor))
+        return math.exp(min(self.centre + self.spread * z, 700.0))
 
     def probability(self, seconds: float) -> float:
         """How likely the run time is at most ``seconds``."""
@@ -372,8 +375,10 @@ class PollPlan:
                 # At the rate between the last two readings: follows the pace, but one slow
                 # or fast stretch (progress is uneven) would throw the end far off alone.
                 recent = age + (1 - progress) * (age - before) / (progress - earlier)
-                return math.sqrt(whole * recent) if whole > 0 else recent
-        return whole
+                # (Each root apart: their product may overflow where either alone does not.)
+                whole = math.sqrt(whole) * math.sqrt(recent) if whole > 0 else recent
+        # Progress near 0 predicts an end beyond a float's range: that says nothing.
+        return whole if math.isfinite(whole) else None
 
     def _progressing(self) -> bool:
         """Whether the last two progress readings rose (the task is not stuck)."""

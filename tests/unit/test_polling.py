@@ -256,6 +256,19 @@ def test_a_late_task_whose_progress_crawls_is_still_polled_at_least_every_max_in
     assert 3.5 + 0.3 < next_poll <= 3.5 + PollSchedule().max_interval
 
 
+@pytest.mark.parametrize("scale", [1e-9, 1e-300])
+def test_vanishingly_small_rising_progress_gives_a_finite_delay(scale: float) -> None:
+    """Progress of 1e-9 predicts an end far beyond any float's range: it must not raise
+    nor stop the polling, late or not."""
+    estimator = _taught("klein-4b", [1.94, 2.15, 2.38, 2.38, 2.5], queue=0.3)
+    late = [(1.74, scale), (2.9, 2 * scale), (3.5, 3 * scale)]
+    next_poll = _observed(estimator.plan("klein-4b", 0.0, 0.0), late)
+    assert 3.5 + 0.2 <= next_poll <= 3.5 + PollSchedule().max_interval
+    early = [(0.5, scale), (0.8, 2 * scale)]
+    next_poll = _observed(estimator.plan("klein-4b", 0.0, 0.0), early)
+    assert 0.8 + 0.2 <= next_poll <= 0.8 + PollSchedule().max_interval
+
+
 @pytest.mark.parametrize("factor", [2, 3])
 def test_a_service_that_slows_down_is_followed_by_the_progress_of_its_first_slow_task(
     factor: float,
