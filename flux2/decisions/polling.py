@@ -404,6 +404,10 @@ class PollPlan:
             # Later than anything learnt allows: the task queued long, is stuck, or the
             # service slowed. Spare the rate limit more and more.
             lateness = max(0.0, last - belief.quantile(0.995))
+            if predicted is not None and predicted <= last and self._progressing():
+                # Past the end its rising progress predicted: late only by that much (a task
+                # that rose to 0.99 there is about to end; one held there is spared again).
+                lateness = min(lateness, last - predicted)
             spaced = max(age, last + min(gap(s.max_gap, 1.75) + 0.5 * lateness, s.max_interval))
             if predicted is None or predicted <= last or not self._progressing():
                 return spaced

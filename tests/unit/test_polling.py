@@ -256,6 +256,20 @@ def test_a_late_task_whose_progress_crawls_is_still_polled_at_least_every_max_in
     assert 3.5 + 0.3 < next_poll <= 3.5 + PollSchedule().max_interval
 
 
+def test_a_late_task_whose_progress_reached_its_predicted_end_is_looked_at_soon() -> None:
+    """A task four times as long as the learnt ones, its progress rising evenly to 0.99 at
+    its predicted end (10.3 s): it is about to end, and is looked at again within a second,
+    not after the 5 s kept for late tasks. Held at 0.99 long past that end, it is spared
+    more and more again."""
+    estimator = _taught("klein-4b", [1.94, 2.15, 2.38, 2.38, 2.5], queue=0.3)
+    readings = [(age, round((age - 0.3) / 10, 3)) for age in (6.0, 7.0, 8.0, 9.0, 10.0)]
+    readings.append((10.3, 0.99))
+    plan = estimator.plan("klein-4b", 0.0, 0.0)
+    assert _observed(plan, readings) < 10.3 + 1.0
+    held = [(10.3 + 2 * k, 0.99) for k in range(1, 11)]
+    assert _observed(plan, held) == pytest.approx(30.3 + PollSchedule().max_interval)
+
+
 @pytest.mark.parametrize("scale", [1e-9, 1e-300])
 def test_vanishingly_small_rising_progress_gives_a_finite_delay(scale: float) -> None:
     """Progress of 1e-9 predicts an end far beyond any float's range: it must not raise
