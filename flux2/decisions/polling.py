@@ -306,7 +306,10 @@ class PollPlan:
         self._last_poll = 0.0  # task age at the last poll (unscaled), 0 before the first
         self._queued_until = 0.0  # age at which it was last seen queued
         self._started: float | None = None  # age at which it was first seen generating
-        self._readings: list[tuple[float, float]] = []  # (age, progress) while generating
+        # (age, progress) of the last two readings below 0.99 while generating (all that a
+        # prediction uses: a task polled for hours keeps no more), and the last progress.
+        self._readings: collections.deque[tuple[float, float]] = collections.deque(maxlen=2)
+        self._progress = 0.0
 
     def _age(self, now: float) -> float:
         return max(0.0, now - self._origin) / self._scale
@@ -333,7 +336,9 @@ class PollPlan:
             if progress is not None and 0 < progress < 1:
                 if self._started is None:
                     self._started = age
-                self._readings.append((age, float(progress)))
+                self._progress = float(progress)
+                if self._progress < 0.99:
+                    self._readings.append((age, self._progress))
             else:
                 self._queued_until = age
         self._last_poll = age
@@ -356,9 +361,9 @@ class PollPlan:
 
     def _predicted_end(self) -> float | None:
         """The end age predicted from this task's progress readings, if any."""
-        # Progress at its last hundredth says only that the end is near (services hold it
-        # there until they finish).
-        readings = [r for r in self._readings if r[1] < 0.99]
+        # Readings of 0.99 and more are not kept: progress at its last hundredth says only
+        # that the end is near (services hold it there until they finish).
+        readings = self._readings
         if not readings:
             return None
         age, progress = readings[-1]
@@ -382,7 +387,7 @@ class PollPlan:
 
     def _progressing(self) -> bool:
         """Whether the last two progress readings rose (the task is not stuck)."""
-        readings = [r for r in self._readings if r[1] < 0.99]
+        readings = self._readings
         return len(readings) >= 2 and readings[-1][1] > readings[-2][1]
 
     def _next_age(self, age: float) -> float:
@@ -421,7 +426,7 @@ class PollPlan:
         if predicted is not None and predicted > last:
             # Narrow the belief with the prediction (both log-normal, weighed by precision).
             # A prediction from little progress is rough: the queue wait and the rate vary.
-            progress = self._readings[-1][1]
+            progress = self._progress
             error = max(s.progress_error * (1 - progress) / math.sqrt(progress), 0.05)
             weight = 0.0 if spaced < math.inf else 1 / belief.spread**2
             p_weight = 1 / error**2

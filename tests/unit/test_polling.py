@@ -270,6 +270,17 @@ def test_a_late_task_whose_progress_reached_its_predicted_end_is_looked_at_soon(
     assert _observed(plan, held) == pytest.approx(30.3 + PollSchedule().max_interval)
 
 
+def test_a_task_polled_for_hours_keeps_only_the_readings_a_prediction_uses() -> None:
+    """Each poll weighs the last readings, not every reading since the start: a task polled
+    tens of thousands of times costs no more per poll, nor more memory, than a new one."""
+    estimator = _taught("klein-4b", [1.94, 2.15, 2.38, 2.38, 2.5], queue=0.3)
+    plan = estimator.plan("klein-4b", 0.0, 0.0)
+    readings = [(0.25 * k, min(0.995, 0.1 + k * 5e-5)) for k in range(1, 20_001)]
+    next_poll = _observed(plan, readings)
+    assert len(plan._readings) <= 2
+    assert readings[-1][0] + 0.2 <= next_poll <= readings[-1][0] + PollSchedule().max_interval
+
+
 @pytest.mark.parametrize("scale", [1e-9, 1e-300])
 def test_vanishingly_small_rising_progress_gives_a_finite_delay(scale: float) -> None:
     """Progress of 1e-9 predicts an end far beyond any float's range: it must not raise
