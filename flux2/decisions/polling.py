@@ -310,6 +310,8 @@ class PollPlan:
         # prediction uses: a task polled for hours keeps no more), and the last progress.
         self._readings: collections.deque[tuple[float, float]] = collections.deque(maxlen=2)
         self._progress = 0.0
+        self._highest = 0.0  # the highest progress below 0.99 read before the last reading
+        self._rose = False  # whether the last reading below 0.99 rose past every earlier one
 
     def _age(self, now: float) -> float:
         return max(0.0, now - self._origin) / self._scale
@@ -338,6 +340,8 @@ class PollPlan:
                     self._started = age
                 self._progress = float(progress)
                 if self._progress < 0.99:
+                    self._rose = bool(self._readings) and self._progress > self._highest
+                    self._highest = max(self._highest, self._progress)
                     self._readings.append((age, self._progress))
             else:
                 self._queued_until = age
@@ -386,9 +390,9 @@ class PollPlan:
         return whole if math.isfinite(whole) else None
 
     def _progressing(self) -> bool:
-        """Whether the last two progress readings rose (the task is not stuck)."""
-        readings = self._readings
-        return len(readings) >= 2 and readings[-1][1] > readings[-2][1]
+        """Whether the last progress reading rose past every earlier one (the task is not
+        stuck: progress going back and forth rises every other reading, to where it was)."""
+        return self._rose
 
     def _next_age(self, age: float) -> float:
         s = self._schedule

@@ -8,7 +8,7 @@ import itertools
 import logging
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 import pytest
@@ -279,6 +279,28 @@ def test_a_task_polled_for_hours_keeps_only_the_readings_a_prediction_uses() -> 
     next_poll = _observed(plan, readings)
     assert len(plan._readings) <= 2
     assert readings[-1][0] + 0.2 <= next_poll <= readings[-1][0] + PollSchedule().max_interval
+
+
+def _polls_until(plan: PollPlan, until: float, progress: Callable[[int], float]) -> int:
+    """Poll ``plan`` on simulated time until ``until`` s; the k-th poll reads progress(k)."""
+    now, polls = 0.0, 0
+    while now < until:
+        now += plan.delay(now)
+        plan.observe(now, TaskResult("t", "Generating", progress=progress(polls)))
+        polls += 1
+    return polls
+
+
+def test_progress_going_back_and_forth_does_not_poll_a_late_task_more_than_a_stuck_one() -> None:
+    """Progress alternating between 0.5 and 0.98 "rises" every other poll, but never past
+    where it was: the task is no more moving than one stuck at 0.5, and gets no more polls
+    (each rise placed the next poll at its 'predicted end', 60% more polls over 10 min)."""
+    estimator = _taught("klein-4b", [1.94, 2.15, 2.38, 2.38, 2.5], queue=0.3)
+    stuck = _polls_until(estimator.plan("klein-4b", 0.0, 0.0), 600, lambda k: 0.5)
+    alternating = _polls_until(
+        estimator.plan("klein-4b", 0.0, 0.0), 600, lambda k: 0.98 if k % 2 else 0.5
+    )
+    assert alternating <= stuck * 1.1
 
 
 @pytest.mark.parametrize("scale", [1e-9, 1e-300])
