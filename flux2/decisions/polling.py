@@ -307,9 +307,8 @@ class PollPlan:
         self._queued_until = 0.0  # age at which it was last seen queued
         self._started: float | None = None  # age at which it was first seen generating
         # (age, progress) of the last two readings below 0.99 while generating (all that a
-        # prediction uses: a task polled for hours keeps no more), and the last progress.
+        # prediction uses: a task polled for hours keeps no more).
         self._readings: collections.deque[tuple[float, float]] = collections.deque(maxlen=2)
-        self._progress = 0.0
         self._highest = 0.0  # the highest progress below 0.99 read before the last reading
         self._rose = False  # whether the last reading below 0.99 rose past every earlier one
 
@@ -338,11 +337,11 @@ class PollPlan:
             if progress is not None and 0 < progress < 1:
                 if self._started is None:
                     self._started = age
-                self._progress = float(progress)
-                if self._progress < 0.99:
-                    self._rose = bool(self._readings) and self._progress > self._highest
-                    self._highest = max(self._highest, self._progress)
-                    self._readings.append((age, self._progress))
+                progress = float(progress)
+                if progress < 0.99:
+                    self._rose = bool(self._readings) and progress > self._highest
+                    self._highest = max(self._highest, progress)
+                    self._readings.append((age, progress))
             else:
                 self._queued_until = age
         self._last_poll = age
@@ -430,7 +429,8 @@ class PollPlan:
         if predicted is not None and predicted > last:
             # Narrow the belief with the prediction (both log-normal, weighed by precision).
             # A prediction from little progress is rough: the queue wait and the rate vary.
-            progress = self._progress
+            # (The progress it was made from: a later reading of 0.99 or more made none.)
+            progress = self._readings[-1][1]
             error = max(s.progress_error * (1 - progress) / math.sqrt(progress), 0.05)
             weight = 0.0 if spaced < math.inf else 1 / belief.spread**2
             p_weight = 1 / error**2

@@ -303,6 +303,14 @@ def test_progress_going_back_and_forth_does_not_poll_a_late_task_more_than_a_stu
     assert alternating <= stuck * 1.1
 
 
+def test_a_prediction_from_little_progress_is_not_trusted_for_a_later_reading_of_99() -> None:
+    """0.03 at 3 s says little about the end (0.99 at the next poll says it is near, but
+    readings that high predict nothing): the prediction from 0.03 (some 50 s) is as rough
+    as 0.03 makes it, not as sure as 0.99 would, and the task is not left for 46 s."""
+    plan = PollSchedule().estimator().plan("flex", 0.0, 0.0)
+    assert _observed(plan, [(1.0, 0.0), (3.0, 0.03), (7.5, 0.99)]) < 7.5 + 5
+
+
 @pytest.mark.parametrize("scale", [1e-9, 1e-300])
 def test_vanishingly_small_rising_progress_gives_a_finite_delay(scale: float) -> None:
     """Progress of 1e-9 predicts an end far beyond any float's range: it must not raise
