@@ -310,7 +310,9 @@ class PollPlan:
         # prediction uses: a task polled for hours keeps no more).
         self._readings: collections.deque[tuple[float, float]] = collections.deque(maxlen=2)
         self._highest = 0.0  # the highest progress below 0.99 read before the last reading
-        self._rose = False  # whether the last reading below 0.99 rose past every earlier one
+        # Whether the last reading below 0.99 rose past every earlier one: the task is not
+        # stuck (progress going back and forth rises every other reading, to where it was).
+        self._rose = False
 
     def _age(self, now: float) -> float:
         return max(0.0, now - self._origin) / self._scale
@@ -388,11 +390,6 @@ class PollPlan:
         # Progress near 0 predicts an end beyond a float's range: that says nothing.
         return whole if math.isfinite(whole) else None
 
-    def _progressing(self) -> bool:
-        """Whether the last progress reading rose past every earlier one (the task is not
-        stuck: progress going back and forth rises every other reading, to where it was)."""
-        return self._rose
-
     def _next_age(self, age: float) -> float:
         s = self._schedule
         belief = self._estimator.belief(self._model)
@@ -407,17 +404,18 @@ class PollPlan:
             return max(base * math.pow(closer, 0.75), floor * s.min_interval)
 
         predicted = self._predicted_end()
+        rising_to = predicted if self._rose else None  # the end its rising progress predicts
         spaced = math.inf
         if belief.probability(last) > 0.995:
             # Later than anything learnt allows: the task queued long, is stuck, or the
             # service slowed. Spare the rate limit more and more.
             lateness = max(0.0, last - belief.quantile(0.995))
-            if predicted is not None and predicted <= last and self._progressing():
+            if rising_to is not None and rising_to <= last:
                 # Past the end its rising progress predicted: late only by that much (a task
                 # that rose to 0.99 there is about to end; one held there is spared again).
-                lateness = min(lateness, last - predicted)
+                lateness = min(lateness, last - rising_to)
             spaced = max(age, last + min(gap(s.max_gap, 1.75) + 0.5 * lateness, s.max_interval))
-            if predicted is None or predicted <= last or not self._progressing():
+            if rising_to is None or rising_to <= last:
                 return spaced
             # Its progress still rises: it is not stuck, and may just be a long one (the
             # first tasks of a model to end are its shortest). What is learnt is wrong about
@@ -425,7 +423,6 @@ class PollPlan:
             # later.
         # Near a learnt end the gap may shrink further than before the first run is seen.
         max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
-        may_be_done = belief.quantile(s.may_be_done, last)
         if predicted is not None and predicted > last:
             # Narrow the belief with the prediction (both log-normal, weighed by precision).
             # A prediction from little progress is rough: the queue wait and the rate vary.
@@ -436,7 +433,7 @@ class PollPlan:
             p_weight = 1 / error**2
             centre = (belief.centre * weight + math.log(predicted) * p_weight) / (weight + p_weight)
             belief = _Belief(centre, math.sqrt(1 / (weight + p_weight)), belief.queue, belief.runs)
-            may_be_done = belief.quantile(s.may_be_done, last)
+        may_be_done = belief.quantile(s.may_be_done, last)
         aimed = min(belief.quantile(s.aim, last), belief.quantile(0.5, last) + lag_target)
         target = min(aimed, max(last, may_be_done) + max_gap)
         if self._long and target - last > s.min_interval:
