@@ -61,7 +61,10 @@ What it does, like the live service (BFL-FACTS.md):
   written on it, different for every prompt. An unreadable input image ends the task the way
   live does: the poll answers 422 with an ``Error`` task as body.
 - Every request is recorded (``Emulator.requests``: origin, method, path, query, host header,
-  whether a key was sent and matched, JSON body, time, status answered).
+  whether a key was sent and matched, JSON body, time, status answered). An emulator keeps
+  the last ``history`` (10,000) requests, webhook deliveries and tasks: past that, the
+  oldest finished tasks are forgotten (polls for them answer ``Task not found``), so a
+  long ``flux2 mock`` session does not grow without end.
 
 Layout
 ------

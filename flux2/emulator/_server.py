@@ -41,6 +41,9 @@ DEFAULT_MAX_IN_FLIGHT: Final = 24
 # Result URLs expire 10 minutes after the task ends [doc][seen].
 DEFAULT_RESULT_TTL: Final = 600.0
 DEFAULT_CREDITS: Final = 1000.0
+# How many requests, tasks and webhook deliveries an emulator remembers: a long session
+# (`flux2 mock`) does not grow without end, and no test comes near it.
+DEFAULT_HISTORY: Final = 10_000
 _ORIGINS: Final[tuple[Origin, ...]] = ("api", "polling", "delivery")
 
 
@@ -111,8 +114,11 @@ class Emulator:
     ``seed`` makes the draws repeatable (see ``flux2.emulator.PROFILES``). ``faults`` are
     server-wide faults (see the package documentation); ``result_size`` pads every result
     image to that many bytes; ``spec`` is an OpenAPI document to serve instead of the pinned
-    one (every submit endpoint of it is served). :meth:`client` and :meth:`async_client` give
-    flux2 clients that poll at its speed.
+    one (every submit endpoint of it is served). ``history`` bounds what it remembers: the
+    last ``history`` requests and webhook deliveries, and as many tasks (the oldest finished
+    ones are forgotten first, and polls for them answer ``Task not found``; tasks in flight
+    are kept). :meth:`client` and :meth:`async_client` give flux2 clients that poll at its
+    speed.
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class Emulator:
         port: int = 0,
         result_size: int | None = None,
         spec: Mapping[str, Any] | None = None,
+        history: int = DEFAULT_HISTORY,
     ) -> None:
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
             raise ValueError("api_key must be a non-empty string, or None to accept any key")
@@ -141,6 +148,8 @@ class Emulator:
             raise ValueError(f"max_in_flight must be a whole number >= 1, got {max_in_flight!r}")
         if result_size is not None and result_size < 1:
             raise ValueError(f"result_size must be a number of bytes >= 1, got {result_size!r}")
+        if isinstance(history, bool) or not (isinstance(history, int) and history >= 1):
+            raise ValueError(f"history must be a whole number >= 1, got {history!r}")
         self._config = Config(
             api_key=api_key,
             speed=float(speed),
@@ -154,6 +163,7 @@ class Emulator:
         self._host = host
         self._port = port
         self._spec = spec
+        self._history = history
         self._service: Service | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -190,6 +200,7 @@ class Emulator:
             faults=self._initial_faults,
             spec=self._spec if self._spec is not None else pinned_spec(),
             close_connection=self._close_connection,
+            history=self._history,
         )
         config = uvicorn.Config(
             self._service.app,
@@ -360,7 +371,8 @@ class Emulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received, on every origin, in order of arrival (a copy)."""
+        """The requests received (the last ``history``), on every origin, in order of arrival
+        (a copy)."""
         if self._service is None:
             return []
         with self._service.lock:
@@ -368,7 +380,8 @@ class Emulator:
 
     @property
     def tasks(self) -> dict[str, EmulatedTask]:
-        """The tasks created, by id (a copy of the mapping; the tasks are live)."""
+        """The tasks created, by id (a copy of the mapping; the tasks are live). Past
+        ``history`` tasks, the oldest finished ones are forgotten."""
         if self._service is None:
             return {}
         with self._service.lock:
@@ -381,7 +394,7 @@ class Emulator:
 
     @property
     def webhooks(self) -> list[WebhookDelivery]:
-        """Every webhook delivery attempt (a copy)."""
+        """The webhook delivery attempts (the last ``history``; a copy)."""
         if self._service is None:
             return []
         with self._service.lock:
@@ -435,6 +448,7 @@ def serve(
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     faults: str | Iterable[str] | None = None,
     result_size: int | None = None,
+    history: int = DEFAULT_HISTORY,
     out: IO[str] | None = None,
     poll_scale_env: str | None = None,
 ) -> None:
@@ -454,6 +468,7 @@ def serve(
         host=host,
         port=port,
         result_size=result_size,
+        history=history,
     )
     with emulator:
         key = api_key if api_key is not None else "any-key"

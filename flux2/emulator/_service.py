@@ -4,6 +4,7 @@ serves three listeners (api, polling, delivery), told apart by the local port of
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import hmac
@@ -108,18 +109,22 @@ class Service:
         faults: Iterable[Fault],
         spec: Mapping[str, Any],
         close_connection: Callable[[Scope], bool],
+        history: int,
     ) -> None:
         self.config = config
         self.origins = origins
         self.lock = threading.Lock()
         self.credits = float(credits)
         self.server_faults = FaultSet(faults)
-        self.requests: list[RecordedRequest] = []
+        # What it remembers is bounded: the last `history` requests and deliveries, and as
+        # many tasks (see _forget).
+        self._history = history
+        self.requests: collections.deque[RecordedRequest] = collections.deque(maxlen=history)
         self.tasks: dict[str, EmulatedTask] = {}
         # The tasks that may still be in flight: a task leaves flight only as time passes, so
         # the in-flight count costs what is in flight, not every task ever made.
         self._busy: dict[str, EmulatedTask] = {}
-        self.webhooks: list[WebhookDelivery] = []
+        self.webhooks: collections.deque[WebhookDelivery] = collections.deque(maxlen=history)
         self._spec = spec
         self.endpoints: dict[str, Endpoint] = submit_endpoints(spec)
         self._validators: dict[str, BodyValidator] = {}
@@ -205,6 +210,21 @@ class Service:
         for task_id in [i for i, t in self._busy.items() if not t.in_flight(now)]:
             del self._busy[task_id]
         return list(self._busy.values())
+
+    def _forget(self) -> None:
+        """Past ``history`` tasks, forget the oldest that have ended (call with the lock held,
+        right after ``in_flight``: tasks still in flight are kept, whatever their age)."""
+        excess = len(self.tasks) - self._history
+        if excess <= 0:
+            return
+        ended = []
+        for task_id in self.tasks:
+            if task_id not in self._busy:
+                ended.append(task_id)
+                if len(ended) == excess:
+                    break
+        for task_id in ended:
+            del self.tasks[task_id]
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -367,6 +387,7 @@ class Service:
             task.created = now
             self.tasks[task.id] = task
             self._busy[task.id] = task
+            self._forget()
         if task.webhook_url is not None:
             self._spawn(self._webhook_sender.send(task, body.get("webhook_secret")))
         # From here on the task exists and is billed: the faults below spoil only the answer.

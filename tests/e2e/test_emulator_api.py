@@ -394,3 +394,37 @@ def test_a_model_added_to_the_spec_is_served_without_code_changes(
     assert bad.json()["detail"][0]["loc"] == ["body", "sparkle"]
     assert emu.submissions()[0].model == "nova"
     assert emu.submissions()[0].unknown_fields == ()
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+def test_a_long_session_remembers_only_its_last_requests_and_tasks(
+    bfl_emulator_factory: Any,
+) -> None:
+    emu = bfl_emulator_factory(speed=0, history=4)
+    with api(emu) as http:
+        stuck = submit(http, "stuck fox [[fault:stuck]]")
+        done = []
+        for i in range(6):
+            done.append(submit(http, f"quick fox {i}"))
+            assert poll_until_done(http, done[-1]["polling_url"])[-1]["status"] == "Ready"
+        # The oldest finished tasks are forgotten; one still in flight is kept, however old.
+        assert [t.prompt for t in emu.submissions()] == [
+            "stuck fox [[fault:stuck]]",
+            "quick fox 3",
+            "quick fox 4",
+            "quick fox 5",
+        ]
+        forgotten = http.get(done[0]["polling_url"])
+        assert forgotten.json()["status"] == "Task not found"
+        assert http.get(stuck["polling_url"]).json()["status"] == "Pending"
+        assert len(emu.requests) == 4
+        assert emu.requests[-1].path == "/v1/get_result"
+
+
+def test_the_default_history_keeps_ten_thousand(bfl_emulator: Any) -> None:
+    with api(bfl_emulator) as http:
+        submit(http, "fox")
+    assert bfl_emulator._service.requests.maxlen == 10_000
+    assert bfl_emulator._service.webhooks.maxlen == 10_000

@@ -73,7 +73,15 @@ def test_an_emulator_is_used_once_and_only_while_started() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"api_key": ""}, {"speed": -1}, {"max_in_flight": 0}, {"result_ttl": -5}, {"result_size": 0}],
+    [
+        {"api_key": ""},
+        {"speed": -1},
+        {"max_in_flight": 0},
+        {"result_ttl": -5},
+        {"result_size": 0},
+        {"history": 0},
+        {"history": True},
+    ],
 )
 def test_bad_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):
