@@ -203,7 +203,7 @@ class Service:
         with self.lock:
             self.webhooks.append(delivery)
 
-    # -- the in-flight index and what is remembered (with the lock held) ----------------
+    # -- the in-flight index and what is remembered (with the lock held) -----------------
 
     def in_flight(self, now: float) -> list[EmulatedTask]:
         """The tasks in flight at ``now`` (call with the lock held)."""
