@@ -231,17 +231,24 @@ class Service:
     async def _handle(self, request: Request) -> Response:
         origin = self.origins.by_port.get(request.scope["server"][1], "api")
         raw = await request.body()
-        record = self._record(origin, request, raw)
-        response = await self._route(origin, request, raw)
+        # Read once: the record and the task share the body (an input image is held once).
+        parsed = _parse_body(raw) if raw else None
+        record = self._record(origin, request, raw, parsed)
+        response = await self._route(origin, request, raw, parsed)
         record.status = None if isinstance(response, _DROPPED) else response.status_code
         return response
 
-    def _record(self, origin: Origin, request: Request, raw: bytes) -> RecordedRequest:
+    def _record(
+        self,
+        origin: Origin,
+        request: Request,
+        raw: bytes,
+        parsed: tuple[Any, Response | None] | None,
+    ) -> RecordedRequest:
         body: Any = None
-        if raw:
-            try:
-                body = json.loads(raw)
-            except (ValueError, RecursionError):
+        if parsed is not None:
+            body, refusal = parsed
+            if refusal is not None:
                 body = raw.decode("utf-8", "replace")
         key = request.headers.get(AUTH_HEADER)
         headers = {
@@ -272,7 +279,13 @@ class Service:
             return True
         return hmac.compare_digest(key.encode(), expected.encode())
 
-    async def _route(self, origin: Origin, request: Request, raw: bytes) -> Response:
+    async def _route(
+        self,
+        origin: Origin,
+        request: Request,
+        raw: bytes,
+        parsed: tuple[Any, Response | None] | None,
+    ) -> Response:
         path, method = request.url.path, request.method
         if origin == "delivery":
             if method in ("GET", "HEAD") and path.startswith("/results/"):
@@ -299,7 +312,7 @@ class Service:
                 return answer.json_answer({"credits": round(self.credits, 4)})
         if path == RESULT_PATH:
             return await self._poll(origin, request)
-        return await self._submit(self.endpoints[path], raw)
+        return await self._submit(self.endpoints[path], parsed or _parse_body(raw))
 
     # -- submit --------------------------------------------------------------------------
 
@@ -327,8 +340,8 @@ class Service:
     def _abandon(self) -> Response:
         return answer.Abandon(self._close_connection, self._stopping)
 
-    async def _submit(self, endpoint: Endpoint, raw: bytes) -> Response:
-        body, refusal = _parse_body(raw)
+    async def _submit(self, endpoint: Endpoint, parsed: tuple[Any, Response | None]) -> Response:
+        body, refusal = parsed
         if refusal is not None:
             return refusal
         validator = self._validator(endpoint)
@@ -348,7 +361,8 @@ class Service:
             own = self._prompt_faults.get(prompt)
             if own is None:
                 own = FaultSet(f for f in markers.faults if f.stage in ("submit", "any"))
-                self._prompt_faults[prompt] = own
+                if own:  # kept across submits for their counts; a prompt without any is not
+                    self._prompt_faults[prompt] = own
             server = self.server_faults
         await self._sleep(server.delay("submit") + own.delay("submit"))
         status_fault = server.take_status("submit") or own.take_status("submit")

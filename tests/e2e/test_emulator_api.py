@@ -428,3 +428,14 @@ def test_the_default_history_keeps_ten_thousand(bfl_emulator: Any) -> None:
         submit(http, "fox")
     assert bfl_emulator._service.requests.maxlen == 10_000
     assert bfl_emulator._service.webhooks.maxlen == 10_000
+
+
+def test_a_submit_body_is_held_once_by_its_record_and_its_task(bfl_emulator: Any) -> None:
+    # An input image of many megabytes is kept once, however many records point at it; a
+    # prompt without fault markers leaves nothing behind.
+    with api(bfl_emulator) as http:
+        submit(http, "a fox", input_image="aGVsbG8=" * 4)
+    (record,) = [r for r in bfl_emulator.requests if r.method == "POST"]
+    (task,) = bfl_emulator.submissions()
+    assert record.json is task.params
+    assert bfl_emulator._service._prompt_faults == {}
