@@ -69,15 +69,22 @@ class PollSchedule:
     ended, ``first_gap`` instead (the figures may be wrong, and the first tasks all start
     blind). Runs longer than ``long_run`` seconds afford more requests (a budget grows with
     the run), so ``lag_target`` and the gap shrink with them, the gap to 1.25 x
-    ``min_interval`` at least (1.75 x before the model is learnt). Never sooner
-    than ``min_interval`` after the last poll. Long models (``probe_min_expected``
-    seconds or more) are also probed at ``probe_first`` x 3**k (2, 6, 18 s): a refused or
-    failed task is seen early. A task later than the estimate allows is polled every
-    ``max_gap``, growing with its lateness up to ``max_interval``; sooner if its progress
-    still rises and says it ends sooner (its readings alone then place the poll: what was
-    learnt is wrong about that task). A model without figures
-    starts at 15% of its age (0.5 s to ``max_interval``). A ``Retry-After`` from the server
-    always wins over a shorter delay.
+    ``min_interval`` at least (1.75 x before the model is learnt). Runs up to ``long_run``,
+    once the task reports progress, are placed another way: each recent task's share of its
+    run spent queued (spread evenly up to 3 x ``queue_share`` before three are seen) gives
+    the run that the reading implies had this task queued as long, weighed by how likely
+    the learnt runs make it and by how well it explains the reading before; the next poll
+    comes where one more request is worth ``request_worth`` seconds of lag (where the
+    chance of the end falling just then, against the chance that it has already passed,
+    drops to 1 / ``request_worth`` per second), ``max_interval`` after the last poll at
+    the latest. Never sooner than ``min_interval`` after the last poll. Long models
+    (``probe_min_expected`` seconds or more) are also probed at ``probe_first`` x 3**k (2,
+    6, 18 s): a refused or failed task is seen early. A task later than the estimate allows
+    is polled every ``max_gap``, growing with its lateness up to ``max_interval``; sooner if
+    its progress still rises and says it ends sooner (its readings alone then place the
+    poll: what was learnt is wrong about that task). A model without figures starts at 15%
+    of its age (0.5 s to ``max_interval``). A ``Retry-After`` from the server always wins
+    over a shorter delay.
 
     ``scale`` multiplies every figure: ``PollSchedule(scale=0.01)`` follows an emulator run at
     ``speed=0.01``; ``scale=0`` polls without pausing (for an emulator at ``speed=0``).
@@ -101,6 +108,7 @@ class PollSchedule:
     queue_share: float = 0.15
     progress_error: float = 0.2
     long_run: float = 3.0
+    request_worth: float = 0.4
     probe_first: float = 2.0
     probe_min_expected: float = 10.0
 
@@ -192,12 +200,14 @@ def _standard_normal() -> NormalDist:
 
 @dataclasses.dataclass(frozen=True)
 class _Belief:
-    """log(run time) ~ Normal(centre, spread); ``queue``: seconds spent queued."""
+    """log(run time) ~ Normal(centre, spread); ``queue``: seconds spent queued; ``shares``:
+    shares of the run spent queued, of recent tasks (a few, spread over their range)."""
 
     centre: float
     spread: float
     queue: float
     runs: int = 0
+    shares: tuple[float, ...] = ()
 
     def quantile(self, q: float, after: float = 0.0) -> float:
         """The ``q`` quantile of the run time, given that it is longer than ``after``."""
@@ -215,6 +225,11 @@ class _Belief:
         return _cdf((math.log(seconds) - self.centre) / self.spread)
 
 
+# How many queue shares a belief keeps; a share counts as at most this much of a run.
+_SHARES: Final = 8
+_MAX_SHARE: Final = 0.95
+
+
 class _ModelHistory:
     """The run times and queue waits of a model's recent tasks, and the belief they give."""
 
@@ -223,12 +238,15 @@ class _ModelHistory:
         self._prior = math.log(math.sqrt(window[0] * window[1])) if window else None
         self._runs: collections.deque[float] = collections.deque(maxlen=schedule.memory)
         self._queues: collections.deque[float] = collections.deque(maxlen=schedule.memory)
+        self._shares: collections.deque[float] = collections.deque(maxlen=schedule.memory)
         self.belief = self._fit()
 
     def add(self, seconds: float, queue: float | None) -> None:
-        self._runs.append(math.log(max(seconds, 1e-3)))
+        seconds = max(seconds, 1e-3)
+        self._runs.append(math.log(seconds))
         if queue is not None:
             self._queues.append(queue)
+            self._shares.append(min(max(queue / seconds, 0.0), _MAX_SHARE))
         self.belief = self._fit()  # replaced whole: readers in other threads see old or new
 
     def _fit(self) -> _Belief | None:
@@ -252,7 +270,12 @@ class _ModelHistory:
             centre_var = 1 / (prior_weight + run_weight)
         queues = sorted(self._queues)
         queue = queues[len(queues) // 2] if queues else s.queue_share * math.exp(centre)
-        return _Belief(centre, math.sqrt(run_var + centre_var), queue, n)
+        shares = sorted(self._shares)
+        if len(shares) < 3:  # too few seen: evenly up to 3 x queue_share
+            shares = [3 * s.queue_share * (k + 0.5) / _SHARES for k in range(_SHARES)]
+        elif len(shares) > _SHARES:  # a few, spread over their range (each costs a poll time)
+            shares = [shares[(2 * k + 1) * len(shares) // (2 * _SHARES)] for k in range(_SHARES)]
+        return _Belief(centre, math.sqrt(run_var + centre_var), queue, n, tuple(shares))
 
 
 class PollEstimator:
@@ -309,9 +332,10 @@ class PollPlan:
         # (age, progress) of the last two readings below 0.99 while generating (all that a
         # prediction uses: a task polled for hours keeps no more).
         self._readings: collections.deque[tuple[float, float]] = collections.deque(maxlen=2)
-        self._highest = 0.0  # the highest progress below 0.99 read before the last reading
-        # Whether the last reading below 0.99 rose past every earlier one: the task is not
-        # stuck (progress going back and forth rises every other reading, to where it was).
+        self._highest = 0.0  # the highest progress read before the last reading
+        # Whether the last reading rose past every earlier one: the task is not stuck
+        # (progress going back and forth rises every other reading, to where it was; one
+        # held at 0.99 rose there once).
         self._rose = False
 
     def _age(self, now: float) -> float:
@@ -340,9 +364,9 @@ class PollPlan:
                 if self._started is None:
                     self._started = age
                 progress = float(progress)
+                self._rose = bool(self._readings) and progress > self._highest
+                self._highest = max(self._highest, progress)
                 if progress < 0.99:
-                    self._rose = bool(self._readings) and progress > self._highest
-                    self._highest = max(self._highest, progress)
                     self._readings.append((age, progress))
             else:
                 self._queued_until = age
@@ -390,6 +414,59 @@ class PollPlan:
         # Progress near 0 predicts an end beyond a float's range: that says nothing.
         return whole if math.isfinite(whole) else None
 
+    def _ends(self, belief: _Belief, *, trusted: bool) -> _Ends | None:
+        """Where this task may end, from its last progress reading, if it has one.
+
+        Each learnt queue share ``q`` gives the run ``W`` in which the last reading ``p`` at
+        age ``a`` is on time: queued ``q W``, then generating at an even pace, ``a = q W +
+        p (1 - q) W``. Each such run counts as likely as the learnt runs make it (with the
+        stretch of runs a share covers; not ``trusted``: the task is later than they allow,
+        and only the stretch counts), and as well as it explains the reading before; the
+        pace is uneven, so each end spreads as the part left to generate."""
+        if not self._readings:
+            return None
+        age, progress = self._readings[-1]
+        # Generation started after the last poll that saw it queued, before the first that
+        # saw it generating (a little either way: clocks and rounding).
+        earliest = self._queued_until - _SLACK
+        latest = (self._started if self._started is not None else age) + _SLACK
+        before = self._readings[0] if len(self._readings) == 2 else None
+        centres: list[float] = []
+        weights: list[float] = []
+        for share in belief.shares:
+            run = age / (progress + share * (1 - progress))
+            queued = share * run
+            # (A run past 1e200 s says nothing, and its spread would pass a float's range.)
+            if not earliest <= queued <= latest or run > 1e200:
+                continue
+            weight = math.log(run * (1 - share))
+            if trusted:
+                weight -= 0.5 * ((math.log(run) - belief.centre) / belief.spread) ** 2
+            if before is not None:
+                then = (before[0] - queued) / (run - queued)
+                weight -= 0.5 * ((before[1] - then) / _READING_ERROR) ** 2
+            centres.append(math.log(run))
+            weights.append(weight)
+        if not centres:
+            return None
+        spread = _PACE_SPREAD * (1 - progress) + _PACE_FLOOR
+        # Each end costs time at every step of placing the poll: ends a thousand times less
+        # likely than the likeliest are left out, and ends closer than half their spread
+        # are taken together.
+        top = max(weights)
+        kept: list[list[float]] = []  # [centre, weight]
+        for centre, log_weight in sorted(zip(centres, weights, strict=True)):
+            weight = math.exp(log_weight - top)
+            if weight < 1e-3:
+                continue
+            if kept and centre - kept[-1][0] < 0.5 * spread:
+                merged = kept[-1][1] + weight
+                kept[-1] = [(kept[-1][0] * kept[-1][1] + centre * weight) / merged, merged]
+            else:
+                kept.append([centre, weight])
+        total = sum(w for _, w in kept)
+        return _Ends(tuple(c for c, _ in kept), tuple(w / total for _, w in kept), spread)
+
     def _next_age(self, age: float) -> float:
         s = self._schedule
         belief = self._estimator.belief(self._model)
@@ -421,6 +498,19 @@ class PollPlan:
             # first tasks of a model to end are its shortest). What is learnt is wrong about
             # this task: its progress alone may place the next poll sooner, as below; never
             # later.
+        ends = self._ends(belief, trusted=spaced == math.inf) if closer >= 1 else None
+        if ends is not None:
+            # (The gap as near a learnt end: the task's own progress speaks for the pace of
+            # the service, whatever the figures say.)
+            # Never more than max_interval after the last poll: a reading may imply a run far
+            # off anything learnt (progress near 0 implies one without end).
+            target = min(
+                ends.worth_polling(last, 1 / max(s.request_worth, 1e-3)), last + s.max_interval
+            )
+            max_gap = gap(s.max_gap, 1.25)
+            if target > ends.lowest(s.may_be_done, last) + max_gap:  # (else it cannot bind)
+                target = min(target, max(last, ends.quantile(s.may_be_done, last)) + max_gap)
+            return min(max(target, last + s.min_interval, age), spaced)
         # Near a learnt end the gap may shrink further than before the first run is seen.
         max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
         if predicted is not None and predicted > last:
@@ -443,3 +533,90 @@ class PollPlan:
             if probe < target - s.min_interval:
                 target = probe
         return min(max(target, last + s.min_interval, age), spaced)
+
+
+# How uneven a task's pace is taken to be: the end a reading implies is off by this share of
+# the part left to generate, and by _PACE_FLOOR at least (log scale). _READING_ERROR: how far
+# an earlier reading may be from what an even pace gives. _SLACK: seconds either way of when
+# generation is known to have started.
+_PACE_SPREAD: Final = 0.08
+_PACE_FLOOR: Final = 0.03
+_READING_ERROR: Final = 0.08
+_SLACK: Final = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ends:
+    """Where a task may end: log-normal ends at ``centres`` (log seconds), weighed by
+    ``weights`` (summing to 1), each spread by ``spread``. (Evaluated a few dozen times per
+    poll: written for speed.)"""
+
+    centres: tuple[float, ...]
+    weights: tuple[float, ...]
+    spread: float
+
+    def _at(self, x: float) -> tuple[float, float]:
+        """(probability, density per unit of log time) that the end is at most / at
+        ``exp(x)``."""
+        k = 1 / self.spread
+        probability = density = 0.0
+        erfc, exp = math.erfc, math.exp
+        for c, w in zip(self.centres, self.weights, strict=True):
+            z = (x - c) * k
+            probability += w * erfc(-z * _SQRT_HALF)
+            density += w * exp(-0.5 * z * z)
+        return 0.5 * probability, density * k / _SQRT_TAU
+
+    def probability(self, seconds: float) -> float:
+        """How likely the task has ended by ``seconds``."""
+        return self._at(math.log(seconds))[0] if seconds > 0 else 0.0
+
+    def _bracket(self, after: float) -> tuple[float, float]:
+        low = min(self.centres) - 5 * self.spread
+        high = max(self.centres) + 5 * self.spread
+        if after > 0:
+            low = max(low, math.log(after))
+        return low, max(low, high)
+
+    def lowest(self, q: float, after: float) -> float:
+        """At most ``quantile(q, after)``, at a fraction of its cost."""
+        return max(after, math.exp(min(self.centres) + self.spread * _inverse_cdf(q)))
+
+    def quantile(self, q: float, after: float = 0.0) -> float:
+        """The ``q`` quantile of the end, given that it is later than ``after``."""
+        floor = self.probability(after)
+        goal = floor + q * (1 - floor)
+        low, high = self._bracket(after)
+        while high - low > _PRECISION:
+            middle = 0.5 * (low + high)
+            if self._at(middle)[0] < goal:
+                low = middle
+            else:
+                high = middle
+        return math.exp(0.5 * (low + high))
+
+    def worth_polling(self, last: float, per_second: float) -> float:
+        """When to poll after ``last``: where the chance of the end falling just then, per
+        second, drops to ``per_second`` times the chance that it fell since ``last`` (the
+        lag a poll then saves is worth 1 / ``per_second`` seconds a request)."""
+        floor = self.probability(last)
+        low, high = self._bracket(last)
+
+        def above(x: float) -> bool:
+            probability, density = self._at(x)
+            return density > per_second * math.exp(x) * (probability - floor)
+
+        if above(high):
+            return math.exp(high)
+        while high - low > _PRECISION:
+            middle = 0.5 * (low + high)
+            if above(middle):
+                low = middle
+            else:
+                high = middle
+        return math.exp(0.5 * (low + high))
+
+
+_SQRT_TAU: Final = math.sqrt(2 * math.pi)
+_SQRT_HALF: Final = math.sqrt(0.5)
+_PRECISION: Final = 3e-3  # log scale: 0.3% of the time

@@ -119,6 +119,7 @@ def test_the_right_http_client_is_used(api: FakeBFL) -> None:
         ({"aim": 1.0}, "PollSchedule.aim must be a number between 0 and 1"),
         ({"may_be_done": 0}, "PollSchedule.may_be_done must be a number between 0 and 1"),
         ({"memory": 0}, "PollSchedule.memory must be an integer >= 1"),
+        ({"request_worth": -0.1}, "PollSchedule.request_worth must be a finite number >= 0"),
         ({"memory": 2.5}, "PollSchedule.memory must be an integer >= 1"),
         ({"expected": {"flex": (0, 1)}}, r"PollSchedule.expected\['flex'\]"),
         ({"expected": {"flex": (9, 6.7)}}, "0 < fastest <= slowest"),

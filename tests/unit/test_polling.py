@@ -17,7 +17,7 @@ from flux2_fakes import BASE, FakeBFL, Runner, result_url
 import flux2
 from flux2 import decisions
 from flux2.decisions import EXPECTED_SECONDS, PollSchedule
-from flux2.decisions.polling import PollEstimator, PollPlan
+from flux2.decisions.polling import PollEstimator, PollPlan, _Ends
 from flux2.emulator._timing import Shape, TaskTiming, Timing
 from flux2.types import TaskResult
 
@@ -348,6 +348,79 @@ def test_one_slow_stretch_of_progress_does_not_push_the_next_poll_far_past_the_e
     readings = [(2.0, 0.0), (6.0, 0.0), (18.0, 0.167), (30.36, 0.392), (39.98, 0.591)]
     readings += [(46.91, 0.636), (54.0, 0.682)]
     assert 60 < _observed(estimator.plan("max", 0.0, 0.0), readings) < 76
+
+
+def _taught_shares(model: str, runs: Sequence[float], share: float) -> PollEstimator:
+    """An estimator that saw tasks of ``runs`` seconds, each queued ``share`` of its run."""
+    estimator = PollSchedule().estimator()
+    for run in runs:
+        plan = estimator.plan(model, 0.0, 0.0)
+        plan.observe(run + 0.05, TaskResult("t", "Ready", start_time=share * run, end_time=run))
+    return estimator
+
+
+_KLEIN_RUNS = (2.2, 2.6, 3.0, 2.4, 2.8, 2.6, 2.3, 2.9)
+
+
+@pytest.mark.parametrize(("share", "ends"), [(0.1, 1.95 / 0.55), (0.4, 1.95 / 0.7)])
+def test_a_short_run_reading_is_read_with_the_queue_waits_learnt(share: float, ends: float) -> None:
+    """Half done at 1.95 s: a task that queued 10% of its run (as its model's tasks do) ends
+    at 3.55 s, one that queued 40% at 2.79 s. The next poll comes just after that end, not
+    at one guess of the queue wait for both."""
+    estimator = _taught_shares("klein-4b", _KLEIN_RUNS, share)
+    next_poll = _observed(estimator.plan("klein-4b", 0.0, 0.0), [(1.95, 0.5)])
+    assert ends <= next_poll <= ends + 0.3
+
+
+@pytest.mark.parametrize("progress", [5e-324, 1e-308, 1e-300, 1e-9, 1e-3, 0.02])
+def test_a_short_run_reading_near_zero_does_not_put_the_next_poll_past_the_learnt_runs(
+    progress: float,
+) -> None:
+    """Tasks seen to start generating at once (no queue wait) and a first reading near 0 at
+    1.6 s: even progress would end such a task in minutes or never. It is looked at again
+    within ``max_interval``, as a late task is, and so on after."""
+    estimator = _taught_shares("klein-4b", _KLEIN_RUNS, 0.0)
+    plan = estimator.plan("klein-4b", 0.0, 0.0)
+    next_poll = _observed(plan, [(1.6, progress)])
+    assert 1.8 <= next_poll <= 1.6 + PollSchedule().max_interval
+    after = _observed(plan, [(next_poll, progress * 1.01)])
+    assert after <= next_poll + PollSchedule().max_interval
+
+
+def test_request_worth_trades_requests_for_lag() -> None:
+    """Runs spread by 30%: a request worth more seconds of lag is spent less often."""
+    timings = _draw("wide", "klein-4b", 40)
+    outcomes = {
+        worth: simulate(
+            "klein-4b",
+            timings,
+            concurrency=10,
+            estimator=PollSchedule(request_worth=worth).estimator(),
+            round_trip=0.05,
+        )
+        for worth in (0.2, 0.8)
+    }
+    polls = {worth: sum(o.polls for o in found) for worth, found in outcomes.items()}
+    lag = {worth: statistics.median(o.lag for o in found) for worth, found in outcomes.items()}
+    assert polls[0.8] < 0.9 * polls[0.2]
+    assert lag[0.8] > lag[0.2]
+
+
+@pytest.mark.parametrize(
+    ("centres", "weights", "spread"),
+    [
+        ((1.0,), (1.0,), 0.05),
+        ((0.9, 1.1, 1.4), (0.2, 0.5, 0.3), 0.1),
+        ((3.0, 3.02), (0.9, 0.1), 0.3),
+    ],
+)
+def test_the_quick_bound_of_where_a_task_may_end_is_never_above_the_quantile(
+    centres: tuple[float, ...], weights: tuple[float, ...], spread: float
+) -> None:
+    ends = _Ends(centres, weights, spread)
+    for after in (0.0, 2.0, 2.7, 3.0, 10.0, 30.0):
+        for q in (0.02, 0.5):
+            assert ends.lowest(q, after) <= ends.quantile(q, after) * (1 + 1e-3)
 
 
 def test_a_model_without_figures_is_polled_relative_to_its_age_until_learnt() -> None:
