@@ -70,21 +70,22 @@ class PollSchedule:
     blind). Runs longer than ``long_run`` seconds afford more requests (a budget grows with
     the run), so ``lag_target`` and the gap shrink with them, the gap to 1.25 x
     ``min_interval`` at least (1.75 x before the model is learnt). Runs up to ``long_run``,
-    once the task reports progress, are placed another way: each recent task's share of its
-    run spent queued (spread evenly up to 3 x ``queue_share`` before three are seen) gives
-    the run that the reading implies had this task queued as long, weighed by how likely
-    the learnt runs make it and by how well it explains the reading before; the next poll
-    comes where one more request is worth ``request_worth`` seconds of lag (where the
-    chance of the end falling just then, against the chance that it has already passed,
-    drops to 1 / ``request_worth`` per second), ``max_interval`` after the last poll at
-    the latest. Never sooner than ``min_interval`` after the last poll. Long models
-    (``probe_min_expected`` seconds or more) are also probed at ``probe_first`` x 3**k (2,
-    6, 18 s): a refused or failed task is seen early. A task later than the estimate allows
-    is polled every ``max_gap``, growing with its lateness up to ``max_interval``; sooner if
-    its progress still rises and says it ends sooner (its readings alone then place the
-    poll: what was learnt is wrong about that task). A model without figures starts at 15%
-    of its age (0.5 s to ``max_interval``). A ``Retry-After`` from the server always wins
-    over a shorter delay.
+    while the task's progress rises and it is not late, are placed another way: each recent
+    task's share of its run spent queued (spread evenly up to 3 x ``queue_share`` before
+    three are seen) gives the run that the reading implies had this task queued as long,
+    weighed by how likely the learnt runs make it and by how well it explains the reading
+    before; the next poll comes where one more request is worth ``request_worth`` seconds of
+    lag (where the chance of the end falling just then, against the chance that it has
+    already passed, drops to 1 / ``request_worth`` per second), ``max_interval`` after the
+    last poll at the latest. Never sooner than ``min_interval`` after the last poll, nor,
+    until a task is late, past where the learnt runs say it has surely ended (their 99.9%
+    quantile). Long models (``probe_min_expected`` seconds or more) are also probed at
+    ``probe_first`` x 3**k (2, 6, 18 s): a refused or failed task is seen early. A task
+    later than the estimate allows is polled every ``max_gap``, growing with its lateness up
+    to ``max_interval``; sooner if its progress still rises and says it ends sooner (its
+    readings alone then place the poll: what was learnt is wrong about that task). A model
+    without figures starts at 15% of its age (0.5 s to ``max_interval``). A ``Retry-After``
+    from the server always wins over a shorter delay.
 
     ``scale`` multiplies every figure: ``PollSchedule(scale=0.01)`` follows an emulator run at
     ``speed=0.01``; ``scale=0`` polls without pausing (for an emulator at ``speed=0``).
@@ -272,7 +273,9 @@ class _ModelHistory:
         queue = queues[len(queues) // 2] if queues else s.queue_share * math.exp(centre)
         shares = sorted(self._shares)
         if len(shares) < 3:  # too few seen: evenly up to 3 x queue_share
-            shares = [3 * s.queue_share * (k + 0.5) / _SHARES for k in range(_SHARES)]
+            shares = [
+                min(3 * s.queue_share * (k + 0.5) / _SHARES, _MAX_SHARE) for k in range(_SHARES)
+            ]
         elif len(shares) > _SHARES:  # a few, spread over their range (each costs a poll time)
             shares = [shares[(2 * k + 1) * len(shares) // (2 * _SHARES)] for k in range(_SHARES)]
         return _Belief(centre, math.sqrt(run_var + centre_var), queue, n, tuple(shares))
@@ -332,11 +335,12 @@ class PollPlan:
         # (age, progress) of the last two readings below 0.99 while generating (all that a
         # prediction uses: a task polled for hours keeps no more).
         self._readings: collections.deque[tuple[float, float]] = collections.deque(maxlen=2)
-        self._highest = 0.0  # the highest progress read before the last reading
+        self._highest = 0.0  # the highest progress (0.99 at most) read before the last reading
         # Whether the last reading rose past every earlier one: the task is not stuck
         # (progress going back and forth rises every other reading, to where it was; one
         # held at 0.99 rose there once).
         self._rose = False
+        self._at_end = False  # whether the last reading was 0.99 or more
 
     def _age(self, now: float) -> float:
         return max(0.0, now - self._origin) / self._scale
@@ -364,12 +368,17 @@ class PollPlan:
                 if self._started is None:
                     self._started = age
                 progress = float(progress)
-                self._rose = bool(self._readings) and progress > self._highest
-                self._highest = max(self._highest, progress)
+                # (Readings of 0.99 and more count as 0.99: one that creeps on above it does
+                # not rise again and again.)
+                level = min(progress, 0.99)
+                self._at_end = progress >= 0.99
+                self._rose = bool(self._readings) and level > self._highest
+                self._highest = max(self._highest, level)
                 if progress < 0.99:
                     self._readings.append((age, progress))
             else:
                 self._queued_until = age
+                self._at_end = False
         self._last_poll = age
 
     def _learn(self, age: float, result: PolledResult) -> None:
@@ -414,18 +423,29 @@ class PollPlan:
         # Progress near 0 predicts an end beyond a float's range: that says nothing.
         return whole if math.isfinite(whole) else None
 
-    def _ends(self, belief: _Belief, *, trusted: bool) -> _Ends | None:
+    def _recent_end(self) -> float:
+        """The end the rate between the last two readings gives (0 with fewer)."""
+        if len(self._readings) < 2:
+            return 0.0
+        (before, earlier), (age, progress) = self._readings
+        if progress <= earlier or age <= before:
+            return math.inf
+        return age + (1 - progress) * (age - before) / (progress - earlier)
+
+    def _ends(self, belief: _Belief, *, trusted: bool = True) -> _Ends | None:
         """Where this task may end, from its last progress reading, if it has one.
 
         Each learnt queue share ``q`` gives the run ``W`` in which the last reading ``p`` at
         age ``a`` is on time: queued ``q W``, then generating at an even pace, ``a = q W +
         p (1 - q) W``. Each such run counts as likely as the learnt runs make it (with the
-        stretch of runs a share covers; not ``trusted``: the task is later than they allow,
-        and only the stretch counts), and as well as it explains the reading before; the
-        pace is uneven, so each end spreads as the part left to generate."""
+        stretch of runs a share covers; only the stretch, not ``trusted``: the task is later
+        than the learnt runs allow), and as well as it explains the reading before; the pace
+        is uneven, so each end spreads as the part left to generate."""
         if not self._readings:
             return None
         age, progress = self._readings[-1]
+        if age <= 0:  # read at the submit (a clock behind the one that submitted): no run
+            return None
         # Generation started after the last poll that saw it queued, before the first that
         # saw it generating (a little either way: clocks and rounding).
         earliest = self._queued_until - _SLACK
@@ -498,7 +518,25 @@ class PollPlan:
             # first tasks of a model to end are its shortest). What is learnt is wrong about
             # this task: its progress alone may place the next poll sooner, as below; never
             # later.
-        ends = self._ends(belief, trusted=spaced == math.inf) if closer >= 1 else None
+        # Runs up to long_run, placed by the ends their last reading allows (_ends); not when
+        # that reading did not rise (the pace stalled: an even pace says nothing), nor for a
+        # model whose runs vary e-fold and more (nothing learnt to weigh the ends by), nor
+        # for a late task (what was learnt is wrong about it: its readings alone place it,
+        # below) unless it has just reached 0.99. Nor once those ends have all passed, or
+        # the pace between its last two readings says it ends far later (a newer reading,
+        # or the rules for late tasks, will say more).
+        if closer < 1 or belief.spread > 1 or not (self._rose or len(self._readings) == 1):
+            ends = None
+        elif spaced == math.inf:
+            ends = self._ends(belief)
+        elif self._at_end:
+            ends = self._ends(belief, trusted=False)
+        else:
+            ends = None
+        if ends is not None and (
+            ends.probability(last) > 0.999 or not ends.may_end_by(self._recent_end() / _SLOWER)
+        ):
+            ends = None
         if ends is not None:
             # (The gap as near a learnt end: the task's own progress speaks for the pace of
             # the service, whatever the figures say.)
@@ -513,6 +551,10 @@ class PollPlan:
             return min(max(target, last + s.min_interval, age), spaced)
         # Near a learnt end the gap may shrink further than before the first run is seen.
         max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
+        # Past where the learnt runs say it has surely ended, a task is late, and polled as
+        # one: a prediction from progress must not push a poll beyond that (a reading that
+        # barely rose predicts an end hours away, and the task would wait that long).
+        surely_ended = belief.quantile(0.999, last) if spaced == math.inf else math.inf
         if predicted is not None and predicted > last:
             # Narrow the belief with the prediction (both log-normal, weighed by precision).
             # A prediction from little progress is rough: the queue wait and the rate vary.
@@ -525,7 +567,7 @@ class PollPlan:
             belief = _Belief(centre, math.sqrt(1 / (weight + p_weight)), belief.queue, belief.runs)
         may_be_done = belief.quantile(s.may_be_done, last)
         aimed = min(belief.quantile(s.aim, last), belief.quantile(0.5, last) + lag_target)
-        target = min(aimed, max(last, may_be_done) + max_gap)
+        target = min(aimed, max(last, may_be_done) + max_gap, surely_ended)
         if self._long and target - last > s.min_interval:
             probe = s.probe_first
             while probe <= last:
@@ -543,6 +585,9 @@ _PACE_SPREAD: Final = 0.08
 _PACE_FLOOR: Final = 0.03
 _READING_ERROR: Final = 0.08
 _SLACK: Final = 0.05
+# How much slower than the ends of a reading the pace between two readings may say it is
+# (the pace of a stretch varies), before those ends are taken to be wrong.
+_SLOWER: Final = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -577,6 +622,11 @@ class _Ends:
         if after > 0:
             low = max(low, math.log(after))
         return low, max(low, high)
+
+    def may_end_by(self, seconds: float) -> bool:
+        """Whether ``seconds`` is short of where every end surely has passed (a cheap
+        bound)."""
+        return seconds <= 0 or math.log(seconds) <= max(self.centres) + 3.1 * self.spread
 
     def lowest(self, q: float, after: float) -> float:
         """At most ``quantile(q, after)``, at a fraction of its cost."""

@@ -387,6 +387,87 @@ def test_a_short_run_reading_near_zero_does_not_put_the_next_poll_past_the_learn
     assert after <= next_poll + PollSchedule().max_interval
 
 
+def test_a_short_run_reading_at_the_submit_or_with_a_large_queue_share_is_read_safely() -> None:
+    """A reading at age 0 (the clock that polls is behind the one that submitted) implies no
+    run; a queue_share whose three-fold passes 100% implies shares of a whole run and more.
+    Neither raises, and each gives a poll within max_interval."""
+    plan = _taught_shares("klein-4b", _KLEIN_RUNS, 0.1).plan("klein-4b", 0.0, 0.0)
+    plan.observe(0.0, TaskResult("t", "Generating", progress=0.3))
+    assert 0 < plan.delay(0.0) <= PollSchedule().max_interval
+    for share in (0.356, 1.0, 5.0):
+        fresh = PollSchedule(queue_share=share).estimator().plan("klein-4b", 0.0, 0.0)
+        next_poll = _observed(fresh, [(1.6, 0.3)])
+        assert 1.6 < next_poll <= 1.6 + PollSchedule().max_interval
+
+
+_HOSTILE_PROGRESS: dict[str, Callable[[int], float]] = {
+    "creeping on above 0.99": lambda k: (0.5, 0.5 + 1e-9)[k] if k < 2 else 0.99 + k * 1e-9,
+    "rising, then creeping on above 0.99": lambda k: (0.3, 0.6)[k] if k < 2 else 0.99 + k * 1e-9,
+    "creeping below 0.99": lambda k: min(0.97 + k * 1e-6, 0.9899),
+    "back and forth at the end": lambda k: 0.99 if k % 2 else 0.98,
+    "held at 0.98": lambda k: 0.98,
+}
+
+
+@pytest.mark.parametrize(
+    "runs", [_KLEIN_RUNS, (1.5, 6.0) * 4], ids=["klein runs", "runs 1.5 and 6 s in turn"]
+)
+@pytest.mark.parametrize("share", [0.0, 0.1])
+@pytest.mark.parametrize("pattern", sorted(_HOSTILE_PROGRESS))
+def test_progress_that_never_ends_does_not_draw_polls_at_min_interval(
+    pattern: str, share: float, runs: tuple[float, ...]
+) -> None:
+    """Progress that keeps rising a hair, stays put, or goes back and forth near the end,
+    over an hour: each reading's even pace puts the end just ahead, but the pace between
+    readings, or the stall, says otherwise; the task is polled as a late one (12 a minute
+    at 5 s), not every min_interval (300 a minute)."""
+    estimator = _taught_shares("klein-4b", runs, share)
+    polls = _polls_until(estimator.plan("klein-4b", 0.0, 0.0), 3600, _HOSTILE_PROGRESS[pattern])
+    assert polls <= 20 * 60
+
+
+def test_a_task_that_reached_99_and_creeps_on_is_spared_from_its_first_minute() -> None:
+    """Runs of 1.5 and 6 s learnt, a task read at 0.3 and 0.6, then 0.99 and a hair more at
+    each poll: it rose to 0.99 once, and the ends its 0.6 reading allowed pass; it is not
+    polled at each of them (60 polls in its first minute), but as a late task."""
+    estimator = _taught_shares("klein-4b", (1.5, 6.0) * 4, 0.1)
+    polls = _polls_until(
+        estimator.plan("klein-4b", 0.0, 0.0),
+        60,
+        _HOSTILE_PROGRESS["rising, then creeping on above 0.99"],
+    )
+    assert polls <= 40
+
+
+@pytest.mark.parametrize(
+    ("model", "runs"), [("klein-4b", (1.5, 6.0) * 4), ("pro", (12.0, 14.0) * 4)]
+)
+def test_a_reading_that_barely_rose_does_not_put_the_next_poll_hours_away(
+    model: str, runs: tuple[float, ...]
+) -> None:
+    """Read at 0.5, then at 0.5 and a billionth: that pace ends the task in years. Past
+    where the learnt runs say it has surely ended it is late, and polled as one (it waited
+    8.7 hours)."""
+    estimator = _taught_shares(model, runs, 0.1)
+    plan = estimator.plan(model, 0.0, 0.0)
+    now = plan.delay(0.0)
+    plan.observe(now, TaskResult("t", "Generating", progress=0.5))
+    now += plan.delay(now)
+    plan.observe(now, TaskResult("t", "Generating", progress=0.5 + 1e-9))
+    assert plan.delay(now) < 60
+
+
+def test_a_model_whose_runs_vary_e_fold_is_not_placed_by_the_ends_of_a_reading() -> None:
+    """Runs taught as 0.3 s and 20 s in turn (a centre near klein's, nothing else learnt):
+    progress chasing its own end (always about a second away) is polled as before, a dozen
+    times a minute, not at every end a reading implies."""
+    estimator = _taught_shares("klein-4b", (0.3, 20.0) * 4, 0.0)
+    polls = _polls_until(
+        estimator.plan("klein-4b", 0.0, 0.0), 600, lambda k: min(1 - 1 / (k * 0.5 + 2), 0.985)
+    )
+    assert polls <= 20 * 10
+
+
 def test_request_worth_trades_requests_for_lag() -> None:
     """Runs spread by 30%: a request worth more seconds of lag is spent less often."""
     timings = _draw("wide", "klein-4b", 40)
