@@ -152,6 +152,10 @@ def _is_number(value: object) -> bool:
     )
 
 
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _bad_setting(name: str, value: object, allowed: str) -> InputError:
     shown = repr(value) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
     return InputError(f"PollSchedule.{name} must be {allowed}, got {shown}", param=name)
@@ -384,15 +388,17 @@ class PollPlan:
     def _learn(self, age: float, result: PolledResult) -> None:
         # The service's own end time, when it gives one, but never outside what this client
         # saw (between its last two polls): clocks differ between machines.
+        # (A time that is not a finite number, as JSON's NaN and Infinity, is no time.)
+        end_time, start_time = _finite(result.end_time), _finite(result.start_time)
         ended = self._predicted_end()
-        if result.end_time is not None:
-            ended = (result.end_time - self._origin) / self._scale
+        if end_time is not None:
+            ended = (end_time - self._origin) / self._scale
         elif ended is None:
             ended = (self._last_poll + age) / 2
         ended = min(max(ended, self._last_poll), age)
         queue = None
-        if result.start_time is not None:
-            queue = min(max((result.start_time - self._origin) / self._scale, 0.0), ended)
+        if start_time is not None:
+            queue = min(max((start_time - self._origin) / self._scale, 0.0), ended)
         elif self._started is not None:
             queue = (self._queued_until + self._started) / 2
         self._estimator.history(self._model).add(ended, queue)

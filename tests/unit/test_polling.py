@@ -468,6 +468,23 @@ def test_a_model_whose_runs_vary_e_fold_is_not_placed_by_the_ends_of_a_reading()
     assert polls <= 20 * 10
 
 
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(math.nan, 2.5), (0.25, math.nan), (math.inf, 2.5), (0.25, math.inf), (0.25, -math.inf)],
+)
+def test_times_that_are_not_finite_numbers_teach_no_time(start: float, end: float) -> None:
+    """JSON's NaN and Infinity parse as floats: a result giving them as its start or end time
+    is learnt from what the client saw, and the next task is polled as after any other
+    (a NaN end made every later pause 0)."""
+    estimator = PollSchedule().estimator()
+    for _ in range(4):
+        plan = estimator.plan("klein-4b", 0.0, 0.0)
+        plan.observe(2.6, TaskResult("t", "Ready", start_time=start, end_time=end))
+    plan = estimator.plan("klein-4b", 0.0, 0.0)
+    next_poll = _observed(plan, [(0.5, 0.0), (1.2, 0.5)])
+    assert 1.2 + PollSchedule().min_interval <= next_poll <= 1.2 + PollSchedule().max_interval
+
+
 def test_request_worth_trades_requests_for_lag() -> None:
     """Runs spread by 30%: a request worth more seconds of lag is spent less often."""
     timings = _draw("wide", "klein-4b", 40)
