@@ -418,19 +418,18 @@ class PollPlan:
         started = min(max(started, self._queued_until), self._started or age, age)
         # At the mean rate since then: steady, but slow to follow a change of pace.
         whole = started + (age - started) / progress
-        if len(readings) >= 2:
-            before, earlier = readings[-2]
-            if progress > earlier and age > before:
-                # At the rate between the last two readings: follows the pace, but one slow
-                # or fast stretch (progress is uneven) would throw the end far off alone.
-                recent = age + (1 - progress) * (age - before) / (progress - earlier)
-                # (Each root apart: their product may overflow where either alone does not.)
-                whole = math.sqrt(whole) * math.sqrt(recent) if whole > 0 else recent
+        # At the rate between the last two readings: follows the pace, but one slow or fast
+        # stretch (progress is uneven) would throw the end far off alone.
+        recent = self._recent_end()
+        if 0 < recent < math.inf:
+            # (Each root apart: their product may overflow where either alone does not.)
+            whole = math.sqrt(whole) * math.sqrt(recent) if whole > 0 else recent
         # Progress near 0 predicts an end beyond a float's range: that says nothing.
         return whole if math.isfinite(whole) else None
 
     def _recent_end(self) -> float:
-        """The end the rate between the last two readings gives (0 with fewer)."""
+        """The end the rate between the last two readings gives (0 with fewer, infinite if
+        it did not rise)."""
         if len(self._readings) < 2:
             return 0.0
         (before, earlier), (age, progress) = self._readings
