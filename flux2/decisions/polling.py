@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -641,14 +641,7 @@ class _Ends:
         """The ``q`` quantile of the end, given that it is later than ``after``."""
         floor = self.probability(after)
         goal = floor + q * (1 - floor)
-        low, high = self._bracket(after)
-        while high - low > _PRECISION:
-            middle = 0.5 * (low + high)
-            if self._at(middle)[0] < goal:
-                low = middle
-            else:
-                high = middle
-        return math.exp(0.5 * (low + high))
+        return _bisect(*self._bracket(after), lambda x: self._at(x)[0] < goal)
 
     def worth_polling(self, last: float, per_second: float) -> float:
         """When to poll after ``last``: where the chance of the end falling just then, per
@@ -661,15 +654,19 @@ class _Ends:
             probability, density = self._at(x)
             return density > per_second * math.exp(x) * (probability - floor)
 
-        if above(high):
-            return math.exp(high)
-        while high - low > _PRECISION:
-            middle = 0.5 * (low + high)
-            if above(middle):
-                low = middle
-            else:
-                high = middle
-        return math.exp(0.5 * (low + high))
+        return math.exp(high) if above(high) else _bisect(low, high, above)
+
+
+def _bisect(low: float, high: float, below: Callable[[float], bool]) -> float:
+    """``exp(x)`` for the ``x`` between ``low`` and ``high`` (log seconds) where ``below``
+    turns false, to ``_PRECISION``."""
+    while high - low > _PRECISION:
+        middle = 0.5 * (low + high)
+        if below(middle):
+            low = middle
+        else:
+            high = middle
+    return math.exp(0.5 * (low + high))
 
 
 _SQRT_TAU: Final = math.sqrt(2 * math.pi)
