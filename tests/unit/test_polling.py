@@ -72,8 +72,11 @@ def simulate(
         started, plan, polls = running[k]
         polls[0] += 1
         assert polls[0] < 1000
-        result = _look(timings[k], started, at)
+        # The service reads the task half a round trip after the poll is sent, and its clock
+        # started half a round trip before the submission's answer arrived (``started``): in
+        # the client's time, what the answer shows is the task as of its arrival.
         now = at + round_trip
+        result = _look(timings[k], started, now)
         plan.observe(now, result)
         if result.status == "Ready":
             outcomes[k] = Outcome(now - started - timings[k].seconds, polls[0])
