@@ -109,7 +109,7 @@ class PollSchedule:
     queue_share: float = 0.15
     progress_error: float = 0.2
     long_run: float = 3.0
-    request_worth: float = 0.4
+    request_worth: float = 0.5
     probe_first: float = 2.0
     probe_min_expected: float = 10.0
 
