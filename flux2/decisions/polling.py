@@ -69,18 +69,22 @@ class PollSchedule:
     ended, ``first_gap`` instead (the figures may be wrong, and the first tasks all start
     blind). Runs longer than ``long_run`` seconds afford more requests (a budget grows with
     the run), so ``lag_target`` and the gap shrink with them, the gap to 1.25 x
-    ``min_interval`` at least (1.75 x before the model is learnt). Runs up to ``long_run``,
-    while the task's progress rises and it is not late, are placed another way: each recent
-    task's share of its run spent queued (spread evenly up to 3 x ``queue_share`` before
-    three are seen) gives the run that the reading implies had this task queued as long,
-    weighed by how likely the learnt runs make it and by how well it explains the reading
-    before; the next poll comes where one more request is worth ``request_worth`` seconds of
-    lag (where the chance of the end falling just then, against the chance that it has
-    already passed, drops to 1 / ``request_worth`` per second), ``max_interval`` after the
-    last poll at the latest. Never sooner than ``min_interval`` after the last poll, nor,
-    until a task is late, past where the learnt runs say it has surely ended (their 99.9%
-    quantile). Long models (``probe_min_expected`` seconds or more) are also probed at
-    ``probe_first`` x 3**k (2, 6, 18 s): a refused or failed task is seen early. A task
+    ``min_interval`` at least (1.75 x before the model is learnt). While a task's progress
+    rises and it is not late, its possible ends take the place of the prediction: each
+    recent task's share of its run spent queued (spread evenly up to 3 x ``queue_share``
+    before three are seen) gives the run that the last reading implies had this task queued
+    as long, weighed by how likely the learnt runs make it and by how well it explains the
+    reading before. Runs longer than ``long_run`` take the rules above on these ends, each
+    narrowed by the learnt runs. Runs up to ``long_run`` (one reading is often all there is)
+    are placed where one more request is worth ``request_worth`` seconds of lag (where the
+    chance of the end falling just then, against the chance that it has already passed,
+    drops to 1 / ``request_worth`` per second). Either way, at most ``max_interval`` after
+    the last poll, or half-way to where the task may end if that is later. Never sooner
+    than ``min_interval`` after the last poll, nor, until a task is late, past where the
+    learnt runs say it has surely ended (their 99.9% quantile). Long models
+    (``probe_min_expected`` seconds or more) are also probed at ``probe_first`` x 3**k (2,
+    6, 18 s), unless their possible ends place the poll: a refused or failed task is seen
+    early. A task
     later than the estimate allows is polled every ``max_gap``, growing with its lateness up
     to ``max_interval``; sooner if its progress still rises and says it ends sooner (its
     readings alone then place the poll: what was learnt is wrong about that task). A model
@@ -437,7 +441,9 @@ class PollPlan:
             return math.inf
         return age + (1 - progress) * (age - before) / (progress - earlier)
 
-    def _ends(self, belief: _Belief, *, trusted: bool = True) -> _Ends | None:
+    def _ends(
+        self, belief: _Belief, *, trusted: bool = True, narrowed: bool = False
+    ) -> _Ends | None:
         """Where this task may end, from its last progress reading, if it has one.
 
         Each learnt queue share ``q`` gives the run ``W`` in which the last reading ``p`` at
@@ -445,7 +451,9 @@ class PollPlan:
         p (1 - q) W``. Each such run counts as likely as the learnt runs make it (with the
         stretch of runs a share covers; only the stretch, not ``trusted``: the task is later
         than the learnt runs allow), and as well as it explains the reading before; the pace
-        is uneven, so each end spreads as the part left to generate."""
+        is uneven, so each end spreads as the part left to generate. ``narrowed`` (for long
+        runs, whose readings come long before the end): each end is also narrowed by the
+        learnt runs, both log-normal, weighed by precision."""
         if not self._readings:
             return None
         age, progress = self._readings[-1]
@@ -458,6 +466,11 @@ class PollPlan:
         before = self._readings[0] if len(self._readings) == 2 else None
         centres: list[float] = []
         weights: list[float] = []
+        spread = _PACE_SPREAD * (1 - progress) + _PACE_FLOOR
+        narrowed = narrowed and trusted
+        # (How far an end may be from the learnt runs' centre: their spread, and the end's
+        # own when the two are combined.)
+        apart = belief.spread**2 + (spread**2 if narrowed else 0.0)
         for share in belief.shares:
             run = age / (progress + share * (1 - progress))
             queued = share * run
@@ -466,7 +479,7 @@ class PollPlan:
                 continue
             weight = math.log(run * (1 - share))
             if trusted:
-                weight -= 0.5 * ((math.log(run) - belief.centre) / belief.spread) ** 2
+                weight -= 0.5 * (math.log(run) - belief.centre) ** 2 / apart
             if before is not None:
                 then = (before[0] - queued) / (run - queued)
                 weight -= 0.5 * ((before[1] - then) / _READING_ERROR) ** 2
@@ -474,7 +487,11 @@ class PollPlan:
             weights.append(weight)
         if not centres:
             return None
-        spread = _PACE_SPREAD * (1 - progress) + _PACE_FLOOR
+        if narrowed:
+            combined = 1 / math.sqrt(1 / spread**2 + 1 / belief.spread**2)
+            pull = (combined / belief.spread) ** 2  # the learnt centre's share
+            centres = [c + pull * (belief.centre - c) for c in centres]
+            spread = combined
         # Each end costs time at every step of placing the poll: ends a thousand times less
         # likely than the likeliest are left out, and ends closer than half their spread
         # are taken together.
@@ -523,17 +540,17 @@ class PollPlan:
             # first tasks of a model to end are its shortest). What is learnt is wrong about
             # this task: its progress alone may place the next poll sooner, as below; never
             # later.
-        # Runs up to long_run, placed by the ends their last reading allows (_ends); not when
-        # that reading did not rise (the pace stalled: an even pace says nothing), nor for a
-        # model whose runs vary e-fold and more (nothing learnt to weigh the ends by), nor
-        # for a late task (what was learnt is wrong about it: its readings alone place it,
-        # below) unless it has just reached 0.99. Nor once those ends have all passed, or
-        # the pace between its last two readings says it ends far later (a newer reading,
-        # or the rules for late tasks, will say more).
-        if closer < 1 or belief.spread > 1 or not (self._rose or len(self._readings) == 1):
+        # Once a task reports progress, its polls are placed by the ends its last reading
+        # allows (_ends); not when that reading did not rise (the pace stalled: an even pace
+        # says nothing), nor for a model whose runs vary e-fold and more (nothing learnt to
+        # weigh the ends by), nor for a late task (what was learnt is wrong about it: its
+        # readings alone place it, below) unless it has just reached 0.99. Nor once those
+        # ends have all passed, or the pace between its last two readings says it ends far
+        # later (a newer reading, or the rules for late tasks, will say more).
+        if belief.spread > 1 or not (self._rose or len(self._readings) == 1):
             ends = None
         elif spaced == math.inf:
-            ends = self._ends(belief)
+            ends = self._ends(belief, narrowed=closer < 1)
         elif self._at_end:
             ends = self._ends(belief, trusted=False)
         else:
@@ -543,15 +560,24 @@ class PollPlan:
         ):
             ends = None
         if ends is not None:
+            if closer < 1:
+                # A long run: the quantiles below, of these ends.
+                target = min(ends.quantile(s.aim, last), ends.quantile(0.5, last) + lag_target)
+            else:
+                # A short run, most often seen with one reading: where one more request is
+                # worth request_worth of lag.
+                target = ends.worth_polling(last, 1 / max(s.request_worth, 1e-3))
+            # A reading may imply a run far off anything learnt (progress near 0 implies one
+            # without end), and the pace is uneven: never more than max_interval after the
+            # last poll, or half-way to where the task may end if that is later (a reading
+            # then places the rest) and short of where the learnt runs have surely ended.
+            earliest = ends.lowest(s.may_be_done, last)
+            halfway = min(0.5 * (last + earliest), belief.quantile(0.999, last))
+            target = min(target, max(last + s.max_interval, halfway))
             # (The gap as near a learnt end: the task's own progress speaks for the pace of
             # the service, whatever the figures say.)
-            # Never more than max_interval after the last poll: a reading may imply a run far
-            # off anything learnt (progress near 0 implies one without end).
-            target = min(
-                ends.worth_polling(last, 1 / max(s.request_worth, 1e-3)), last + s.max_interval
-            )
             max_gap = gap(s.max_gap, 1.25)
-            if target > ends.lowest(s.may_be_done, last) + max_gap:  # (else it cannot bind)
+            if target > earliest + max_gap:  # (else it cannot bind)
                 target = min(target, max(last, ends.quantile(s.may_be_done, last)) + max_gap)
             return min(max(target, last + s.min_interval, age), spaced)
         # Near a learnt end the gap may shrink further than before the first run is seen.

@@ -134,6 +134,22 @@ def test_a_wide_spread_of_run_times_stays_near_the_goal(model: str) -> None:
     assert sum(o.polls for o in ours) <= 0.5 * sum(o.polls for o in fixed)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("model", ["flex", "pro"])
+def test_long_runs_with_a_wide_spread_meet_the_goal(model: str, seed: int) -> None:
+    """Runs spread by 30% and queued 5-50% of their run: once a task's progress rises, its
+    possible ends place its polls, each narrowed by the learnt runs. The goal holds (median
+    lag no worse than fixed 0.5 s polling, p90 under 1 s, at most 40% of its requests); pro
+    takes at most 36% (0.37-0.38x when its progress only narrowed one predicted end)."""
+    timings = _draw("wide", model, 40, seed=seed)
+    ours = simulate(model, timings, concurrency=10)
+    fixed = fixed_polling(timings)
+    assert statistics.median(o.lag for o in ours) <= statistics.median(o.lag for o in fixed)
+    assert _quantile([o.lag for o in ours], 0.9) < 1.0
+    share = 0.36 if model == "pro" else 0.4
+    assert sum(o.polls for o in ours) <= share * sum(o.polls for o in fixed)
+
+
 @pytest.mark.parametrize("factor", [0.5, 2.0])
 @pytest.mark.parametrize("model", ["klein-4b", "pro", "max"])
 def test_a_prior_twice_too_slow_or_fast_is_unlearnt_within_three_tasks(
@@ -388,6 +404,35 @@ def test_a_short_run_reading_near_zero_does_not_put_the_next_poll_past_the_learn
     assert 1.8 <= next_poll <= 1.6 + PollSchedule().max_interval
     after = _observed(plan, [(next_poll, progress * 1.01)])
     assert after <= next_poll + PollSchedule().max_interval
+
+
+_MAX_RUNS = (38.0, 40.0, 36.0, 41.0, 39.0, 37.0, 40.0, 38.0)
+
+
+def test_a_long_run_reading_far_from_the_end_is_followed_half_way_to_it() -> None:
+    """A max task (runs of 36-41 s learnt) 10% done at 6 s: it may end at about 32 s at the
+    earliest. The next poll comes half-way there (a reading then says more), not one every
+    ``max_interval`` until then, and not at the end."""
+    estimator = _taught_shares("max", _MAX_RUNS, 0.1)
+    next_poll = _observed(estimator.plan("max", 0.0, 0.0), [(2.0, 0.0), (6.0, 0.1)])
+    assert 6.0 + PollSchedule().max_interval < next_poll < 25.0
+
+
+@pytest.mark.parametrize("progress", [5e-324, 1e-300, 1e-9, 1e-3])
+def test_a_long_run_reading_near_zero_does_not_put_the_next_poll_past_the_learnt_runs(
+    progress: float,
+) -> None:
+    """A max task barely started at 6 s: even progress would end it in hours or never. The
+    next poll comes before where the learnt runs say it has surely ended, and each after it
+    within ``max_interval`` or half-way to that, whichever is later."""
+    estimator = _taught_shares("max", _MAX_RUNS, 0.1)
+    belief = estimator.belief("max")
+    assert belief is not None
+    plan = estimator.plan("max", 0.0, 0.0)
+    next_poll = _observed(plan, [(2.0, 0.0), (6.0, progress)])
+    assert 6.2 <= next_poll <= belief.quantile(0.999, 6.0)
+    after = _observed(plan, [(next_poll, progress * 1.01)])
+    assert after <= max(next_poll + PollSchedule().max_interval, belief.quantile(0.999))
 
 
 def test_a_short_run_reading_at_the_submit_or_with_a_large_queue_share_is_read_safely() -> None:
