@@ -74,19 +74,20 @@ class PollSchedule:
     recent task's share of its run spent queued (spread evenly up to 3 x ``queue_share``
     before three are seen) gives the run that the last reading implies had this task queued
     as long, weighed by how likely the learnt runs make it and by how well it explains the
-    reading before. Runs longer than ``long_run`` take the rules above on these ends, each
-    narrowed by the learnt runs. Runs up to ``long_run`` (one reading is often all there is)
-    are placed where one more request is worth ``request_worth`` seconds of lag (where the
-    chance of the end falling just then, against the chance that it has already passed,
-    drops to 1 / ``request_worth`` per second). Either way, at most ``max_interval`` after
-    the last poll, or half-way to where the task may end if that is later. Never sooner
-    than ``min_interval`` after the last poll, nor, until a task is late, past where the
-    learnt runs say it has surely ended (their 99.9% quantile). Long models
-    (``probe_min_expected`` seconds or more) are also probed at ``probe_first`` x 3**k (2,
-    6, 18 s), unless their possible ends place the poll: a refused or failed task is seen
-    early. A task
-    later than the estimate allows is polled every ``max_gap``, growing with its lateness up
-    to ``max_interval``; sooner if its progress still rises and says it ends sooner (its
+    reading before. Runs longer than ``long_run`` take the rules above on these ends, read
+    long before the end: 30% of the weight goes to queue waits unlike the recent ones (a
+    backlog), each end moves half-way to where the pace between the last two readings puts
+    it, and the learnt runs narrow it. Runs up to ``long_run`` (one reading is often all
+    there is) are placed where one more request is worth ``request_worth`` seconds of lag
+    (where the chance of the end falling just then, against the chance that it has already
+    passed, drops to 1 / ``request_worth`` per second). Either way, at most
+    ``max_interval`` after the last poll, or half-way to where the task may end if that is
+    later. Never sooner than ``min_interval`` after the last poll, nor, until a task is
+    late, past where the learnt runs say it has surely ended (their 99.9% quantile). Long
+    models (``probe_min_expected`` seconds or more) are also probed at ``probe_first`` x
+    3**k (2, 6, 18 s): a refused or failed task is seen early. A task later than the
+    estimate allows is polled every ``max_gap``, growing with its lateness up to
+    ``max_interval``; sooner if its progress still rises and says it ends sooner (its
     readings alone then place the poll: what was learnt is wrong about that task). A model
     without figures starts at 15% of its age (0.5 s to ``max_interval``). A ``Retry-After``
     from the server always wins over a shorter delay.
@@ -452,8 +453,10 @@ class PollPlan:
         stretch of runs a share covers; only the stretch, not ``trusted``: the task is later
         than the learnt runs allow), and as well as it explains the reading before; the pace
         is uneven, so each end spreads as the part left to generate. ``narrowed`` (for long
-        runs, whose readings come long before the end): each end is also narrowed by the
-        learnt runs, both log-normal, weighed by precision."""
+        runs, whose readings come long before the end): queue waits unlike the recent ones
+        count too, each end moves half-way to where the pace between the last two readings
+        puts it, and is narrowed by the learnt runs (both log-normal, weighed by
+        precision)."""
         if not self._readings:
             return None
         age, progress = self._readings[-1]
@@ -471,13 +474,20 @@ class PollPlan:
         # (How far an end may be from the learnt runs' centre: their spread, and the end's
         # own when the two are combined.)
         apart = belief.spread**2 + (spread**2 if narrowed else 0.0)
-        for share in belief.shares:
+        shares = [(share, 0.0) for share in belief.shares]
+        if narrowed:
+            # A long run is read long before its end, and this task's queue wait may be
+            # unlike the recent ones (a backlog): some of the weight goes to shares spread
+            # over any wait, so that a reading read with the wrong one is not trusted alone.
+            learnt = math.log((1 - _UNLIKE) / len(shares))
+            shares = [(share, learnt) for share, _ in shares] + list(_ANY_SHARES)
+        for share, prior in shares:
             run = age / (progress + share * (1 - progress))
             queued = share * run
             # (A run past 1e200 s says nothing, and its spread would pass a float's range.)
             if not earliest <= queued <= latest or run > 1e200:
                 continue
-            weight = math.log(run * (1 - share))
+            weight = prior + math.log(run * (1 - share))
             if trusted:
                 weight -= 0.5 * (math.log(run) - belief.centre) ** 2 / apart
             if before is not None:
@@ -488,6 +498,11 @@ class PollPlan:
         if not centres:
             return None
         if narrowed:
+            # The pace between the last two readings speaks too (half-way in log time, as
+            # for the predicted end), and the learnt runs narrow each end.
+            recent = self._recent_end()
+            if 0 < recent < math.inf:
+                centres = [0.5 * (c + math.log(recent)) for c in centres]
             combined = 1 / math.sqrt(1 / spread**2 + 1 / belief.spread**2)
             pull = (combined / belief.spread) ** 2  # the learnt centre's share
             centres = [c + pull * (belief.centre - c) for c in centres]
@@ -579,7 +594,7 @@ class PollPlan:
             max_gap = gap(s.max_gap, 1.25)
             if target > earliest + max_gap:  # (else it cannot bind)
                 target = min(target, max(last, ends.quantile(s.may_be_done, last)) + max_gap)
-            return min(max(target, last + s.min_interval, age), spaced)
+            return min(max(self._probed(target, last), last + s.min_interval, age), spaced)
         # Near a learnt end the gap may shrink further than before the first run is seen.
         max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
         # Past where the learnt runs say it has surely ended, a task is late, and polled as
@@ -599,13 +614,19 @@ class PollPlan:
         may_be_done = belief.quantile(s.may_be_done, last)
         aimed = min(belief.quantile(s.aim, last), belief.quantile(0.5, last) + lag_target)
         target = min(aimed, max(last, may_be_done) + max_gap, surely_ended)
+        return min(max(self._probed(target, last), last + s.min_interval, age), spaced)
+
+    def _probed(self, target: float, last: float) -> float:
+        """``target``, or the next probe before it (long models: a refused or failed task is
+        seen early)."""
+        s = self._schedule
         if self._long and target - last > s.min_interval:
             probe = s.probe_first
             while probe <= last:
                 probe *= 3
             if probe < target - s.min_interval:
-                target = probe
-        return min(max(target, last + s.min_interval, age), spaced)
+                return probe
+        return target
 
 
 # How uneven a task's pace is taken to be: the end a reading implies is off by this share of
@@ -619,6 +640,10 @@ _SLACK: Final = 0.05
 # How much slower than the ends of a reading the pace between two readings may say it is
 # (the pace of a stretch varies), before those ends are taken to be wrong.
 _SLOWER: Final = 2.0
+# How much of a long run's possible ends goes to queue waits unlike the recent ones, and
+# those waits: shares of the run spread evenly over 0-95%.
+_UNLIKE: Final = 0.3
+_ANY_SHARES: Final = tuple(((k + 0.5) / 8 * _MAX_SHARE, math.log(_UNLIKE / 8)) for k in range(8))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -435,6 +435,56 @@ def test_a_long_run_reading_near_zero_does_not_put_the_next_poll_past_the_learnt
     assert after <= max(next_poll + PollSchedule().max_interval, belief.quantile(0.999))
 
 
+def _taught_runs(model: str, runs: Sequence[float], shares: Sequence[float]) -> PollEstimator:
+    """An estimator that saw tasks of ``runs`` seconds, queued ``shares`` of each."""
+    estimator = PollSchedule().estimator()
+    for run, share in zip(runs, shares, strict=True):
+        plan = estimator.plan(model, 0.0, 0.0)
+        plan.observe(run + 0.05, TaskResult("t", "Ready", start_time=share * run, end_time=run))
+    return estimator
+
+
+_SHARES = (0.05, 0.25, 0.1, 0.2, 0.15, 0.08, 0.22, 0.12)
+
+
+@pytest.mark.parametrize("share", [0.7, 0.75])
+def test_a_long_run_queued_longer_than_the_recent_ones_is_seen_soon(share: float) -> None:
+    """Flex tasks queued 5-25% of their 7-9 s runs; then one queues 70-75% (a backlog) and
+    its progress rises evenly. Read with the recent queue waits alone, its first reading puts
+    its end seconds later than it is (seen 0.9-1.3 s late); it is seen within 0.5 s."""
+    estimator = _taught_runs("flex", (8.0, 7.2, 8.8, 7.6, 8.4, 8.0, 7.4, 8.6), _SHARES)
+    [task] = simulate("flex", [TaskTiming(8.0, Shape(queue_share=share))], estimator=estimator)
+    assert task.lag < 0.5
+
+
+def test_a_long_run_whose_pace_slowed_is_not_polled_at_its_earlier_pace() -> None:
+    """Pro tasks took 12-14 s. This one read 0.4 at 6 s and 0.55 at 9 s: at the pace between
+    the two it ends at 18 s, at its mean pace near 13 s. The next poll comes later than the
+    mean pace alone would put it (12.5 s), before the slow pace's end."""
+    estimator = _taught_runs("pro", (13.0, 12.2, 13.8, 12.6, 13.4, 13.0, 12.4, 13.6), _SHARES)
+    readings = [(2.0, 0.0), (6.0, 0.4), (9.0, 0.55)]
+    assert 13.0 < _observed(estimator.plan("pro", 0.0, 0.0), readings) < 18.0
+
+
+def test_a_long_model_is_probed_while_its_progress_places_the_polls() -> None:
+    """A max task on a service 2x slower than the figures (runs of about 78 s learnt), its
+    progress rising from the first poll: it is still polled at the probes (2, 6, 18, 54 s),
+    so a task that fails while generating is seen early, not after a pause of 23 s."""
+    runs = tuple(78.0 * f for f in (1.0, 0.95, 1.05, 0.98, 1.02, 1.0, 0.97, 1.03))
+    plan = _taught_runs("max", runs, _SHARES).plan("max", 0.0, 0.0)
+    timing = TaskTiming(78.0, Shape(queue_share=0.02))
+    now, ages = plan.delay(0.0), []
+    while len(ages) < 100:
+        result = _look(timing, 0.0, now)
+        ages.append(round(now, 1))
+        plan.observe(now, result)
+        if result.status == "Ready":
+            break
+        now += plan.delay(now)
+    assert ages[:4] == [2.0, 6.0, 18.0, 54.0]
+    assert result.status == "Ready"
+
+
 def test_a_short_run_reading_at_the_submit_or_with_a_large_queue_share_is_read_safely() -> None:
     """A reading at age 0 (the clock that polls is behind the one that submitted) implies no
     run; a queue_share whose three-fold passes 100% implies shares of a whole run and more.
