@@ -131,6 +131,11 @@ class PollSchedule:
             elif field.name in _QUANTILES:
                 if not _is_number(value) or not 0 < value < 1:
                     raise _bad_setting(field.name, value, "a number between 0 and 1 (exclusive)")
+            elif field.name in _AT_LEAST:
+                # A spread of 0 divides by zero; probes from 0 s on never pass the task's age.
+                least = _AT_LEAST[field.name]
+                if not _is_number(value) or value < least:
+                    raise _bad_setting(field.name, value, f"a finite number >= {least}")
             elif not _is_number(value) or value < 0:
                 raise _bad_setting(field.name, value, "a finite number >= 0")
 
@@ -147,6 +152,9 @@ class PollSchedule:
 
 
 _QUANTILES: Final = frozenset({"aim", "may_be_done"})
+_AT_LEAST: Final = MappingProxyType(
+    {"prior_spread": 0.001, "run_spread": 0.001, "probe_first": 0.001}
+)
 
 
 def _is_number(value: object) -> bool:
