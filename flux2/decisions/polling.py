@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 
 from flux2._model_name import short_model_name
 from flux2._wire import STATUS_MEANINGS, TaskState
 from flux2.errors import InputError
 
-if TYPE_CHECKING:
-    from statistics import NormalDist
+from ._lognormal import Belief, Ends
 
 # Submit-to-Ready wall time seen live per model, fastest and slowest, in seconds (BFL-FACTS.md,
 # 2026-09 [seen]: klein-4b 2.6, klein-9b 2.4, flex 6.7-9, pro 12-14, max 36-41). Previews are
@@ -193,56 +191,6 @@ def _check_expected(value: object) -> None:
             )
 
 
-# --------------------------------------------------------------------------------------------
-# The normal distribution, in the few places needed (`statistics` is not imported at start-up)
-# --------------------------------------------------------------------------------------------
-
-
-def _cdf(z: float) -> float:
-    return 0.5 * math.erfc(-z / math.sqrt(2.0))
-
-
-def _inverse_cdf(p: float) -> float:
-    """z with _cdf(z) == p (p is clipped to a range where that is exact enough)."""
-    return _standard_normal().inv_cdf(min(max(p, 1e-9), 1 - 1e-9))
-
-
-@functools.cache
-def _standard_normal() -> NormalDist:
-    # Imported on the first poll, not with flux2; its inverse is in C, a bisection by _cdf
-    # costs some 70 times as much, several times per poll.
-    from statistics import NormalDist
-
-    return NormalDist()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Belief:
-    """log(run time) ~ Normal(centre, spread); ``queue``: seconds spent queued; ``shares``:
-    shares of the run spent queued, of recent tasks (a few, spread over their range)."""
-
-    centre: float
-    spread: float
-    queue: float
-    runs: int = 0
-    shares: tuple[float, ...] = ()
-
-    def quantile(self, q: float, after: float = 0.0) -> float:
-        """The ``q`` quantile of the run time, given that it is longer than ``after``."""
-        z_after = (math.log(after) - self.centre) / self.spread if after > 0 else -math.inf
-        floor = _cdf(z_after) if after > 0 else 0.0
-        # Capped below a float's range: a belief narrowed by a vanishingly small progress
-        # reading may be centred or spread past it (the caller caps the poll anyway).
-        z = _inverse_cdf(floor + q * (1 - floor))
-        return math.exp(min(self.centre + self.spread * z, 700.0))
-
-    def probability(self, seconds: float) -> float:
-        """How likely the run time is at most ``seconds``."""
-        if seconds <= 0:
-            return 0.0
-        return _cdf((math.log(seconds) - self.centre) / self.spread)
-
-
 # How many queue shares a belief keeps; a share counts as at most this much of a run.
 _SHARES: Final = 8
 _MAX_SHARE: Final = 0.95
@@ -267,7 +215,7 @@ class _ModelHistory:
             self._shares.append(min(max(queue / seconds, 0.0), _MAX_SHARE))
         self.belief = self._fit()  # replaced whole: readers in other threads see old or new
 
-    def _fit(self) -> _Belief | None:
+    def _fit(self) -> Belief | None:
         s = self._schedule
         runs = list(self._runs)
         if not runs and self._prior is None:
@@ -295,7 +243,7 @@ class _ModelHistory:
             ]
         elif len(shares) > _SHARES:  # a few, spread over their range (each costs a poll time)
             shares = [shares[(2 * k + 1) * len(shares) // (2 * _SHARES)] for k in range(_SHARES)]
-        return _Belief(centre, math.sqrt(run_var + centre_var), queue, n, tuple(shares))
+        return Belief(centre, math.sqrt(run_var + centre_var), queue, n, tuple(shares))
 
 
 class PollEstimator:
@@ -321,7 +269,7 @@ class PollEstimator:
         task resumed from its id; it is polled at once and teaches nothing)."""
         return PollPlan(self, model, submitted_at, now)
 
-    def belief(self, model: str | None) -> _Belief | None:
+    def belief(self, model: str | None) -> Belief | None:
         return self.history(model).belief
 
 
@@ -450,9 +398,7 @@ class PollPlan:
             return math.inf
         return age + (1 - progress) * (age - before) / (progress - earlier)
 
-    def _ends(
-        self, belief: _Belief, *, trusted: bool = True, narrowed: bool = False
-    ) -> _Ends | None:
+    def _ends(self, belief: Belief, *, trusted: bool = True, narrowed: bool = False) -> Ends | None:
         """Where this task may end, from its last progress reading, if it has one.
 
         Each learnt queue share ``q`` gives the run ``W`` in which the last reading ``p`` at
@@ -530,7 +476,7 @@ class PollPlan:
             else:
                 kept.append([centre, weight])
         total = sum(w for _, w in kept)
-        return _Ends(tuple(c for c, _ in kept), tuple(w / total for _, w in kept), spread)
+        return Ends(tuple(c for c, _ in kept), tuple(w / total for _, w in kept), spread)
 
     def _next_age(self, age: float) -> float:
         s = self._schedule
@@ -602,39 +548,35 @@ class PollPlan:
             max_gap = gap(s.max_gap, 1.25)
             if target > earliest + max_gap:  # (else it cannot bind)
                 target = min(target, max(last, ends.quantile(s.may_be_done, last)) + max_gap)
-            return min(max(self._probed(target, last), last + s.min_interval, age), spaced)
-        # Near a learnt end the gap may shrink further than before the first run is seen.
-        max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
-        # Past where the learnt runs say it has surely ended, a task is late, and polled as
-        # one: a prediction from progress must not push a poll beyond that (a reading that
-        # barely rose predicts an end hours away, and the task would wait that long).
-        surely_ended = belief.quantile(0.999, last) if spaced == math.inf else math.inf
-        if predicted is not None and predicted > last:
-            # Narrow the belief with the prediction (both log-normal, weighed by precision).
-            # A prediction from little progress is rough: the queue wait and the rate vary.
-            # (The progress it was made from: a later reading of 0.99 or more made none.)
-            progress = self._readings[-1][1]
-            error = max(s.progress_error * (1 - progress) / math.sqrt(progress), 0.05)
-            weight = 0.0 if spaced < math.inf else 1 / belief.spread**2
-            p_weight = 1 / error**2
-            centre = (belief.centre * weight + math.log(predicted) * p_weight) / (weight + p_weight)
-            belief = _Belief(centre, math.sqrt(1 / (weight + p_weight)), belief.queue, belief.runs)
-        may_be_done = belief.quantile(s.may_be_done, last)
-        aimed = min(belief.quantile(s.aim, last), belief.quantile(0.5, last) + lag_target)
-        target = min(aimed, max(last, may_be_done) + max_gap, surely_ended)
-        return min(max(self._probed(target, last), last + s.min_interval, age), spaced)
-
-    def _probed(self, target: float, last: float) -> float:
-        """``target``, or the next probe before it (long models: a refused or failed task is
-        seen early)."""
-        s = self._schedule
+        else:
+            # Near a learnt end the gap may shrink further than before the first run is seen.
+            max_gap = gap(s.max_gap, 1.25) if belief.runs else gap(s.first_gap, 1.75)
+            # Past where the learnt runs say it has surely ended, a task is late, and polled as
+            # one: a prediction from progress must not push a poll beyond that (a reading that
+            # barely rose predicts an end hours away, and the task would wait that long).
+            surely_ended = belief.quantile(0.999, last) if spaced == math.inf else math.inf
+            if predicted is not None and predicted > last:
+                # Narrow the belief with the prediction (both log-normal, weighed by precision).
+                # A prediction from little progress is rough: the queue wait and the rate vary.
+                # (The progress it was made from: a later reading of 0.99 or more made none.)
+                progress = self._readings[-1][1]
+                error = max(s.progress_error * (1 - progress) / math.sqrt(progress), 0.05)
+                weight = 0.0 if spaced < math.inf else 1 / belief.spread**2
+                p_weight = 1 / error**2
+                total = weight + p_weight
+                centre = (belief.centre * weight + math.log(predicted) * p_weight) / total
+                belief = Belief(centre, math.sqrt(1 / total), belief.queue, belief.runs)
+            may_be_done = belief.quantile(s.may_be_done, last)
+            aimed = min(belief.quantile(s.aim, last), belief.quantile(0.5, last) + lag_target)
+            target = min(aimed, max(last, may_be_done) + max_gap, surely_ended)
         if self._long and target - last > s.min_interval:
+            # Long models are probed too: a refused or failed task is seen early.
             probe = s.probe_first
             while probe <= last:
                 probe *= 3
             if probe < target - s.min_interval:
-                return probe
-        return target
+                target = probe
+        return min(max(target, last + s.min_interval, age), spaced)
 
 
 # How uneven a task's pace is taken to be: the end a reading implies is off by this share of
@@ -652,82 +594,3 @@ _SLOWER: Final = 2.0
 # those waits: shares of the run spread evenly over 0-95%.
 _UNLIKE: Final = 0.3
 _ANY_SHARES: Final = tuple(((k + 0.5) / 8 * _MAX_SHARE, math.log(_UNLIKE / 8)) for k in range(8))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Ends:
-    """Where a task may end: log-normal ends at ``centres`` (log seconds), weighed by
-    ``weights`` (summing to 1), each spread by ``spread``. (Evaluated a few dozen times per
-    poll: written for speed.)"""
-
-    centres: tuple[float, ...]
-    weights: tuple[float, ...]
-    spread: float
-
-    def _at(self, x: float) -> tuple[float, float]:
-        """(probability, density per unit of log time) that the end is at most / at
-        ``exp(x)``."""
-        k = 1 / self.spread
-        probability = density = 0.0
-        erfc, exp = math.erfc, math.exp
-        for c, w in zip(self.centres, self.weights, strict=True):
-            z = (x - c) * k
-            probability += w * erfc(-z * _SQRT_HALF)
-            density += w * exp(-0.5 * z * z)
-        return 0.5 * probability, density * k / _SQRT_TAU
-
-    def probability(self, seconds: float) -> float:
-        """How likely the task has ended by ``seconds``."""
-        return self._at(math.log(seconds))[0] if seconds > 0 else 0.0
-
-    def _bracket(self, after: float) -> tuple[float, float]:
-        low = min(self.centres) - 5 * self.spread
-        high = max(self.centres) + 5 * self.spread
-        if after > 0:
-            low = max(low, math.log(after))
-        return low, max(low, high)
-
-    def may_end_by(self, seconds: float) -> bool:
-        """Whether ``seconds`` is short of where every end surely has passed (a cheap
-        bound)."""
-        return seconds <= 0 or math.log(seconds) <= max(self.centres) + 3.1 * self.spread
-
-    def lowest(self, q: float, after: float) -> float:
-        """At most ``quantile(q, after)``, at a fraction of its cost."""
-        return max(after, math.exp(min(self.centres) + self.spread * _inverse_cdf(q)))
-
-    def quantile(self, q: float, after: float = 0.0) -> float:
-        """The ``q`` quantile of the end, given that it is later than ``after``."""
-        floor = self.probability(after)
-        goal = floor + q * (1 - floor)
-        return _bisect(*self._bracket(after), lambda x: self._at(x)[0] < goal)
-
-    def worth_polling(self, last: float, per_second: float) -> float:
-        """When to poll after ``last``: where the chance of the end falling just then, per
-        second, drops to ``per_second`` times the chance that it fell since ``last`` (the
-        lag a poll then saves is worth 1 / ``per_second`` seconds a request)."""
-        floor = self.probability(last)
-        low, high = self._bracket(last)
-
-        def above(x: float) -> bool:
-            probability, density = self._at(x)
-            return density > per_second * math.exp(x) * (probability - floor)
-
-        return math.exp(high) if above(high) else _bisect(low, high, above)
-
-
-def _bisect(low: float, high: float, below: Callable[[float], bool]) -> float:
-    """``exp(x)`` for the ``x`` between ``low`` and ``high`` (log seconds) where ``below``
-    turns false, to ``_PRECISION``."""
-    while high - low > _PRECISION:
-        middle = 0.5 * (low + high)
-        if below(middle):
-            low = middle
-        else:
-            high = middle
-    return math.exp(0.5 * (low + high))
-
-
-_SQRT_TAU: Final = math.sqrt(2 * math.pi)
-_SQRT_HALF: Final = math.sqrt(0.5)
-_PRECISION: Final = 3e-3  # log scale: 0.3% of the time

@@ -17,7 +17,8 @@ from flux2_fakes import BASE, FakeBFL, Runner, result_url
 import flux2
 from flux2 import decisions
 from flux2.decisions import EXPECTED_SECONDS, PollSchedule
-from flux2.decisions.polling import PollEstimator, PollPlan, _Ends
+from flux2.decisions._lognormal import Ends
+from flux2.decisions.polling import PollEstimator, PollPlan
 from flux2.emulator._timing import Shape, TaskTiming, Timing
 from flux2.types import TaskResult
 
@@ -613,7 +614,7 @@ def test_request_worth_trades_requests_for_lag() -> None:
 def test_the_quick_bound_of_where_a_task_may_end_is_never_above_the_quantile(
     centres: tuple[float, ...], weights: tuple[float, ...], spread: float
 ) -> None:
-    ends = _Ends(centres, weights, spread)
+    ends = Ends(centres, weights, spread)
     for after in (0.0, 2.0, 2.7, 3.0, 10.0, 30.0):
         for q in (0.02, 0.5):
             assert ends.lowest(q, after) <= ends.quantile(q, after) * (1 + 1e-3)

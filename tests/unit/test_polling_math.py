@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from flux2.decisions.polling import _cdf, _inverse_cdf
+from flux2.decisions._lognormal import cdf, inverse_cdf
 
 
 @pytest.mark.parametrize("p", [1e-6, 0.005, 0.02, 0.15, 0.5, 0.85, 0.995, 1 - 1e-6])
 def test_the_inverse_undoes_the_distribution(p: float) -> None:
-    assert _cdf(_inverse_cdf(p)) == pytest.approx(p, rel=1e-9)
+    assert cdf(inverse_cdf(p)) == pytest.approx(p, rel=1e-9)
 
 
 def test_probabilities_past_either_end_are_clipped_to_finite_quantiles() -> None:
-    assert -6.5 < _inverse_cdf(0.0) < -5.9
-    assert 5.9 < _inverse_cdf(1.0) < 6.5
+    assert -6.5 < inverse_cdf(0.0) < -5.9
+    assert 5.9 < inverse_cdf(1.0) < 6.5
