@@ -483,7 +483,7 @@ class PollPlan:
         belief = self._estimator.belief(self._model)
         last = self._last_poll
         if belief is None:  # a model without figures, not yet seen to end
-            return age + min(max(0.15 * age, 0.5), s.max_interval)
+            return max(age + min(max(0.15 * age, 0.5), s.max_interval), last + s.min_interval)
         # Requests are worth less against long runs: aim closer (the cost is proportional).
         closer = min(1.0, s.long_run / math.exp(belief.centre))
         lag_target = s.lag_target * closer
@@ -502,7 +502,8 @@ class PollPlan:
                 # Past the end its rising progress predicted: late only by that much (a task
                 # that rose to 0.99 there is about to end; one held there is spared again).
                 lateness = min(lateness, last - rising_to)
-            spaced = max(age, last + min(gap(s.max_gap, 1.75) + 0.5 * lateness, s.max_interval))
+            pause = min(gap(s.max_gap, 1.75) + 0.5 * lateness, s.max_interval)
+            spaced = max(age, last + max(pause, s.min_interval))
             if rising_to is None or rising_to <= last:
                 return spaced
             # Its progress still rises: it is not stuck, and may just be a long one (the

@@ -875,3 +875,18 @@ def test_generate_refuses_a_webhook(run: Runner, api: FakeBFL) -> None:
     with pytest.raises(flux2.InputError, match="submit"):
         run("generate", "a fox", webhook_url="https://hooks.example.com/bfl")
     assert api.requests == []
+
+
+@pytest.mark.parametrize("model", ["klein-4b", "a-model-without-figures"])
+def test_a_max_interval_below_min_interval_still_pauses_min_interval(model: str) -> None:
+    """``max_interval=0`` (allowed): a late task, or one of a model without figures, is
+    still never polled sooner than ``min_interval`` after the last poll."""
+    schedule = PollSchedule(max_interval=0)
+    estimator = schedule.estimator()
+    for run in (2.5, 2.4, 2.6):
+        done = estimator.plan(model, 0.0, 0.0)
+        done.observe(run + 0.05, TaskResult("t", "Ready", start_time=0.3, end_time=run))
+    plan = estimator.plan(model, 0.0, 0.0)
+    for age in (1.0, 30.0, 31.0, 600.0):  # held at 0.5: stuck, and late
+        plan.observe(age, TaskResult("t", "Generating", progress=0.5))
+        assert plan.delay(age) >= schedule.min_interval - 1e-9
