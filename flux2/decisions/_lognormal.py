@@ -33,6 +33,13 @@ def _standard_normal() -> NormalDist:
     return NormalDist()
 
 
+def by_precision(a: float, a_weight: float, b: float, b_weight: float) -> tuple[float, float]:
+    """Two normal estimates ``a`` and ``b``, each weighed by its precision (1 / variance),
+    taken together: (centre, spread)."""
+    total = a_weight + b_weight
+    return (a * a_weight + b * b_weight) / total, math.sqrt(1 / total)
+
+
 @dataclasses.dataclass(frozen=True)
 class Belief:
     """log(run time) ~ Normal(centre, spread); ``queue``: seconds spent queued; ``shares``:

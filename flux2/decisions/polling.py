@@ -14,7 +14,7 @@ from flux2._model_name import short_model_name
 from flux2._wire import STATUS_MEANINGS, TaskState
 from flux2.errors import InputError
 
-from ._lognormal import Belief, Ends
+from ._lognormal import Belief, Ends, by_precision
 
 # Submit-to-Ready wall time seen live per model, fastest and slowest, in seconds (BFL-FACTS.md,
 # 2026-09 [seen]: klein-4b 2.6, klein-9b 2.4, flex 6.7-9, pro 12-14, max 36-41). Previews are
@@ -428,13 +428,14 @@ class PollPlan:
         # (How far an end may be from the learnt runs' centre: their spread, and the end's
         # own when the two are combined.)
         apart = belief.spread**2 + (spread**2 if narrowed else 0.0)
-        shares = [(share, 0.0) for share in belief.shares]
         if narrowed:
             # A long run is read long before its end, and this task's queue wait may be
             # unlike the recent ones (a backlog): some of the weight goes to shares spread
             # over any wait, so that a reading read with the wrong one is not trusted alone.
-            learnt = math.log((1 - _UNLIKE) / len(shares))
-            shares = [(share, learnt) for share, _ in shares] + list(_ANY_SHARES)
+            learnt = math.log((1 - _UNLIKE) / len(belief.shares))
+            shares = [(share, learnt) for share in belief.shares] + list(_ANY_SHARES)
+        else:
+            shares = [(share, 0.0) for share in belief.shares]
         for share, prior in shares:
             run = age / (progress + share * (1 - progress))
             queued = share * run
@@ -457,10 +458,9 @@ class PollPlan:
             recent = self._recent_end()
             if 0 < recent < math.inf:
                 centres = [0.5 * (c + math.log(recent)) for c in centres]
-            combined = 1 / math.sqrt(1 / spread**2 + 1 / belief.spread**2)
-            pull = (combined / belief.spread) ** 2  # the learnt centre's share
-            centres = [c + pull * (belief.centre - c) for c in centres]
-            spread = combined
+            own, learnt_weight = 1 / spread**2, 1 / belief.spread**2
+            centres = [by_precision(c, own, belief.centre, learnt_weight)[0] for c in centres]
+            spread = by_precision(0.0, own, 0.0, learnt_weight)[1]
         # Each end costs time at every step of placing the poll: ends a thousand times less
         # likely than the likeliest are left out, and ends closer than half their spread
         # are taken together.
@@ -542,7 +542,9 @@ class PollPlan:
             # last poll, or half-way to where the task may end if that is later (a reading
             # then places the rest) and short of where the learnt runs have surely ended.
             earliest = ends.lowest(s.may_be_done, last)
-            halfway = min(0.5 * (last + earliest), belief.quantile(0.999, last))
+            halfway = 0.5 * (last + earliest)
+            if halfway > last + s.max_interval:  # (else the learnt runs' bound cannot bind)
+                halfway = min(halfway, belief.quantile(0.999, last))
             target = min(target, max(last + s.max_interval, halfway))
             # (The gap as near a learnt end: the task's own progress speaks for the pace of
             # the service, whatever the figures say.)
@@ -563,10 +565,10 @@ class PollPlan:
                 progress = self._readings[-1][1]
                 error = max(s.progress_error * (1 - progress) / math.sqrt(progress), 0.05)
                 weight = 0.0 if spaced < math.inf else 1 / belief.spread**2
-                p_weight = 1 / error**2
-                total = weight + p_weight
-                centre = (belief.centre * weight + math.log(predicted) * p_weight) / total
-                belief = Belief(centre, math.sqrt(1 / total), belief.queue, belief.runs)
+                centre, spread = by_precision(
+                    belief.centre, weight, math.log(predicted), 1 / error**2
+                )
+                belief = Belief(centre, spread, belief.queue, belief.runs)
             may_be_done = belief.quantile(s.may_be_done, last)
             aimed = min(belief.quantile(s.aim, last), belief.quantile(0.5, last) + lag_target)
             target = min(aimed, max(last, may_be_done) + max_gap, surely_ended)
@@ -594,4 +596,6 @@ _SLOWER: Final = 2.0
 # How much of a long run's possible ends goes to queue waits unlike the recent ones, and
 # those waits: shares of the run spread evenly over 0-95%.
 _UNLIKE: Final = 0.3
-_ANY_SHARES: Final = tuple(((k + 0.5) / 8 * _MAX_SHARE, math.log(_UNLIKE / 8)) for k in range(8))
+_ANY_SHARES: Final = tuple(
+    ((k + 0.5) / _SHARES * _MAX_SHARE, math.log(_UNLIKE / _SHARES)) for k in range(_SHARES)
+)
