@@ -890,3 +890,13 @@ def test_a_max_interval_below_min_interval_still_pauses_min_interval(model: str)
     for age in (1.0, 30.0, 31.0, 600.0):  # held at 0.5: stuck, and late
         plan.observe(age, TaskResult("t", "Generating", progress=0.5))
         assert plan.delay(age) >= schedule.min_interval - 1e-9
+
+
+def test_a_model_without_figures_nor_runs_still_pauses_min_interval() -> None:
+    """Before any task of a model without figures has ended, nothing is learnt: its polls
+    follow the task's age, and ``max_interval=0`` still leaves ``min_interval`` between them."""
+    schedule = PollSchedule(max_interval=0)
+    plan = schedule.estimator().plan("a-model-without-figures", 0.0, 0.0)
+    for age in (0.5, 1.0, 10.0):
+        plan.observe(age, TaskResult("t", "Pending"))
+        assert plan.delay(age) >= schedule.min_interval - 1e-9
